@@ -1,0 +1,17 @@
+/** Jest runs TypeScript through SWC (no type-check here: `npm run typecheck` does that). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.(t|j)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+  },
+  // jose v6 ships ESM only; let SWC turn it into CommonJS for Jest's module system.
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+  collectCoverageFrom: ['lambda/**/*.ts'],
+  coverageReporters: ['text-summary', 'text'],
+  testTimeout: 30000,
+};

@@ -1,0 +1,170 @@
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  paginateQuery,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { RevokeReason, Rotation, SessionRecord, SessionStore } from '../core/session';
+import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
+
+/** Options of {@link DynamoDbSessionStore}. */
+export interface DynamoDbSessionStoreProps {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /**
+   * How long an item is kept after its absolute expiry before DynamoDB's TTL deletes it (audit trail of
+   * revoked and expired sessions). @default 86400 (1 day)
+   */
+  readonly retentionSeconds?: number;
+}
+
+const NUMBER_FIELDS = [
+  'createdAt',
+  'lastUsedAt',
+  'absoluteExpiresAt',
+  'idleExpiresAt',
+  'generation',
+  'rotatedAt',
+] as const;
+const STRING_FIELDS = ['sid', 'sub', 'clientId', 'scope', 'salt'] as const;
+const OPTIONAL_STRING_FIELDS = ['revokedReason', 'userAgent', 'ip'] as const;
+
+/**
+ * Sessions in DynamoDB (one item per session, keyed `SESSION#<sid>`, the `sub` GSI for listing). Every
+ * write that can race is conditional: creation on the key being new, rotation on the generation and on the
+ * session not being revoked, revocation on not being revoked already (and on the owner, when given).
+ */
+export class DynamoDbSessionStore implements SessionStore {
+  private readonly client: DynamoDBClient;
+  private readonly tableName: string;
+  private readonly retentionSeconds: number;
+
+  public constructor(props: DynamoDbSessionStoreProps) {
+    this.client = props.client;
+    this.tableName = props.tableName;
+    this.retentionSeconds = props.retentionSeconds ?? 86_400;
+  }
+
+  public async create(session: SessionRecord): Promise<void> {
+    const item: Record<string, AttributeValue> = {
+      [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + session.sid },
+      [TABLE_SCHEMA.timeToLiveAttribute]: {
+        N: String(Math.ceil(session.absoluteExpiresAt / 1000) + this.retentionSeconds),
+      },
+    };
+    for (const field of STRING_FIELDS) item[field] = { S: session[field] };
+    for (const field of NUMBER_FIELDS) item[field] = { N: String(session[field]) };
+    for (const field of OPTIONAL_STRING_FIELDS) {
+      const value = session[field];
+      if (value !== undefined && value !== '') item[field] = { S: value };
+    }
+    if (session.revokedAt !== undefined) item.revokedAt = { N: String(session.revokedAt) };
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+      }),
+    );
+  }
+
+  public async get(
+    sid: string,
+    options?: { readonly consistent?: boolean },
+  ): Promise<SessionRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
+        ConsistentRead: options?.consistent ?? false,
+      }),
+    );
+    return Item === undefined ? undefined : toSession(Item);
+  }
+
+  public async rotate(sid: string, rotation: Rotation): Promise<boolean> {
+    return this.conditionalUpdate(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
+        UpdateExpression: 'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
+        ConditionExpression: 'generation = :expected AND attribute_not_exists(revokedAt)',
+        ExpressionAttributeValues: {
+          ':next': { N: String(rotation.generation) },
+          ':expected': { N: String(rotation.expectedGeneration) },
+          ':at': { N: String(rotation.rotatedAt) },
+          ':idle': { N: String(rotation.idleExpiresAt) },
+        },
+      }),
+    );
+  }
+
+  public async revoke(sid: string, reason: RevokeReason, at: number, sub?: string): Promise<boolean> {
+    const values: Record<string, AttributeValue> = { ':at': { N: String(at) }, ':reason': { S: reason } };
+    let condition = 'attribute_exists(#pk) AND attribute_not_exists(revokedAt)';
+    if (sub !== undefined) {
+      condition += ' AND #sub = :sub';
+      values[':sub'] = { S: sub };
+    }
+    return this.conditionalUpdate(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
+        UpdateExpression: 'SET revokedAt = :at, revokedReason = :reason',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: {
+          '#pk': TABLE_SCHEMA.partitionKey,
+          ...(sub === undefined ? {} : { '#sub': 'sub' }),
+        },
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  public async listBySubject(sub: string): Promise<SessionRecord[]> {
+    const index = TABLE_SCHEMA.bySubjectIndex;
+    const sessions: SessionRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: '#sub = :sub',
+        ExpressionAttributeNames: { '#sub': index.partitionKey },
+        ExpressionAttributeValues: { ':sub': { S: sub } },
+        ScanIndexForward: false,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) sessions.push(toSession(item));
+    }
+    return sessions;
+  }
+
+  private async conditionalUpdate(command: UpdateItemCommand): Promise<boolean> {
+    try {
+      await this.client.send(command);
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}
+
+function toSession(item: Record<string, AttributeValue>): SessionRecord {
+  const session: Record<string, unknown> = {};
+  for (const field of STRING_FIELDS) session[field] = item[field]?.S;
+  for (const field of NUMBER_FIELDS) session[field] = Number(item[field]?.N);
+  for (const field of OPTIONAL_STRING_FIELDS) {
+    const value = item[field]?.S;
+    if (value !== undefined) session[field] = value;
+  }
+  const revokedAt = item.revokedAt?.N;
+  if (revokedAt !== undefined) session.revokedAt = Number(revokedAt);
+  return session as unknown as SessionRecord;
+}

@@ -1,0 +1,19 @@
+/**
+ * The single-table key design (docs/data-model.md), declared once: the CDK `SessionTable`, the local
+ * platform and the tests all create the table from these names.
+ */
+export const TABLE_SCHEMA = {
+  /** Partition key of every item: `SESSION#<sid>`, `USER#<username>`, `LOGIN#<username>`, `JWKS`. */
+  partitionKey: 'pk',
+  /** Epoch-seconds attribute DynamoDB's TTL deletes items by. */
+  timeToLiveAttribute: 'ttl',
+  /** Sparse GSI over session items only: all sessions of a subject, by creation time. */
+  bySubjectIndex: { name: 'bySubject', partitionKey: 'sub', sortKey: 'createdAt' },
+} as const;
+
+/** Key prefixes of the item types. */
+export const KEY_PREFIX = {
+  session: 'SESSION#',
+  user: 'USER#',
+  loginThrottle: 'LOGIN#',
+} as const;

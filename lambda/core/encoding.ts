@@ -1,0 +1,78 @@
+import { InvalidRequestError } from './errors';
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Decodes unpadded base64url strictly: only the URL-safe alphabet, no padding, and canonical (the unused
+ * low bits of the last character are zero), so that one byte string has exactly one accepted encoding.
+ * Returns `undefined` for anything else.
+ */
+export function decodeBase64Url(text: string): Buffer | undefined {
+  if (!BASE64URL.test(text) || text.length % 4 === 1) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : undefined;
+}
+
+/** Keys that must never become properties of a parsed object. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Parses JSON text that must be an object, refusing duplicate member names at any depth and the names
+ * `__proto__`, `constructor` and `prototype` (RFC 7515 section 5.2 lets a parser reject duplicates; we do,
+ * so that no two parsers of the same token can disagree on its meaning). Returns `undefined` when the text
+ * is not such an object.
+ */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  return hasDuplicateOrForbiddenKey(text) ? undefined : (value as Record<string, unknown>);
+}
+
+/**
+ * Scans JSON text that `JSON.parse` already accepted and reports whether any object repeats a member name
+ * or uses a forbidden one. Strings are compared after JSON unescaping, so `"a"` and `"\u0061"` collide.
+ */
+function hasDuplicateOrForbiddenKey(text: string): boolean {
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b /* { */) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1] !== null;
+    } else if (c === 0x22 /* " */) {
+      let end = i + 1;
+      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      if (expectKey) {
+        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        const names = stack[stack.length - 1];
+        if (FORBIDDEN_KEYS.has(name) || names === null || names === undefined || names.has(name)) return true;
+        names.add(name);
+        expectKey = false;
+      }
+      i = end;
+    }
+  }
+  return false;
+}
+
+/** Throws {@link InvalidRequestError} unless `value` is a string of 1 to `maxLength` characters. */
+export function requireString(value: unknown, name: string, maxLength: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw new InvalidRequestError(`${name} must be a string of 1 to ${maxLength} characters`);
+  }
+  return value;
+}

@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import { AccessTokenMinter, type AccessTokenProfile, type MintedAccessToken } from './access-token';
+import type { Clock } from './clock';
+import { GrantError } from './errors';
+import { currentMacKey, currentSigningKey, type KeySet, type MacKey } from './keys';
+import {
+  deriveRefreshToken,
+  MAX_GENERATION,
+  parseRefreshToken,
+  type RefreshTokenParts,
+  verifyRefreshMac,
+} from './refresh-token';
+import { type RevokeReason, type SessionRecord, type SessionStore, sessionStatus } from './session';
+
+/** Lifetimes of sessions and refresh tokens. */
+export interface SessionPolicy {
+  /** A session dies this long after its last refresh. @default 86400 (1 day) */
+  readonly idleTimeoutSeconds?: number;
+  /** A session dies this long after login, however often it is refreshed. @default 604800 (7 days) */
+  readonly absoluteLifetimeSeconds?: number;
+  /**
+   * How long after a rotation the previous refresh token still returns the same successor (concurrent tabs,
+   * retried requests). 0 is strict rotation: every replay counts as reuse. @default 10
+   */
+  readonly refreshGraceSeconds?: number;
+}
+
+/** A security-relevant event for the log and the metrics (never carries a token). */
+export interface SecurityEvent {
+  readonly type: 'refresh_token_reuse';
+  readonly sid: string;
+  readonly sub: string;
+  readonly clientId: string;
+  readonly presentedGeneration: number;
+  readonly currentGeneration: number;
+}
+
+/** Collaborators of {@link SessionService}. */
+export interface SessionServiceDeps {
+  readonly store: SessionStore;
+  /** The private key set (cached by the caller: Secrets Manager, or the local key file). */
+  readonly keys: () => Promise<KeySet>;
+  readonly profile: AccessTokenProfile;
+  readonly policy?: SessionPolicy;
+  readonly clock?: Clock;
+  /** Receives security events. @default drops them */
+  readonly onSecurityEvent?: (event: SecurityEvent) => void;
+}
+
+/** What login and refresh return. */
+export interface TokenSet {
+  readonly accessToken: string;
+  /** Seconds until the access token expires. */
+  readonly expiresIn: number;
+  readonly scope: string;
+  readonly refreshToken: string;
+  readonly sid: string;
+  /** The signing key's id, for logs. */
+  readonly kid: string;
+  readonly jti: string;
+}
+
+/** Who logs in, from where. */
+export interface LoginRequest {
+  readonly sub: string;
+  readonly clientId: string;
+  readonly scope: string;
+  readonly userAgent?: string;
+  readonly ip?: string;
+}
+
+/** How many times a refresh re-reads the session after losing a race before giving up. */
+const MAX_REFRESH_ATTEMPTS = 4;
+const MAX_USER_AGENT_LENGTH = 256;
+
+/** The error that tells a caller the session is gone, per status. */
+const STATUS_ERRORS = {
+  revoked: () => new GrantError('session_revoked', 'the session has been revoked'),
+  expired: () => new GrantError('session_expired', 'the session has expired'),
+  idle: () => new GrantError('session_idle', 'the session has been idle too long'),
+} as const;
+
+/**
+ * The session engine (DESIGN.md "Refresh tokens" and "Sessions"): login creates a session and its first
+ * tokens; refresh rotates the refresh token on every use, returns the identical successor to concurrent
+ * refreshes inside the grace window, and revokes the whole session when an older token comes back; logout,
+ * logout everywhere, listing and per-session revocation.
+ */
+export class SessionService {
+  private readonly store: SessionStore;
+  private readonly minter: AccessTokenMinter;
+  private readonly clock: Clock;
+  private readonly idleMs: number;
+  private readonly absoluteMs: number;
+  private readonly graceMs: number;
+
+  public constructor(private readonly deps: SessionServiceDeps) {
+    const idle = deps.policy?.idleTimeoutSeconds ?? 86_400;
+    const absolute = deps.policy?.absoluteLifetimeSeconds ?? 604_800;
+    const grace = deps.policy?.refreshGraceSeconds ?? 10;
+    if (!Number.isInteger(grace) || grace < 0 || grace > 60) {
+      throw new TypeError(`refreshGraceSeconds must be an integer from 0 to 60, got ${grace}`);
+    }
+    if (!Number.isInteger(idle) || idle <= deps.profile.ttlSeconds) {
+      throw new TypeError(`idleTimeoutSeconds must be an integer above the access token TTL, got ${idle}`);
+    }
+    if (!Number.isInteger(absolute) || absolute < idle) {
+      throw new TypeError(
+        `absoluteLifetimeSeconds must be an integer of at least idleTimeoutSeconds, got ${absolute}`,
+      );
+    }
+    this.store = deps.store;
+    this.clock = deps.clock ?? Date.now;
+    this.minter = new AccessTokenMinter(deps.profile, this.clock);
+    this.idleMs = idle * 1000;
+    this.absoluteMs = absolute * 1000;
+    this.graceMs = grace * 1000;
+  }
+
+  /** Creates a new session (never adopts one the client brought) and its first tokens. */
+  public async login(request: LoginRequest): Promise<TokenSet> {
+    const now = this.clock();
+    const session: SessionRecord = {
+      sid: randomBytes(16).toString('base64url'),
+      sub: request.sub,
+      clientId: request.clientId,
+      scope: request.scope,
+      createdAt: now,
+      lastUsedAt: now,
+      absoluteExpiresAt: now + this.absoluteMs,
+      idleExpiresAt: Math.min(now + this.idleMs, now + this.absoluteMs),
+      generation: 0,
+      salt: randomBytes(16).toString('base64url'),
+      rotatedAt: now,
+      ...(request.userAgent === undefined
+        ? {}
+        : { userAgent: request.userAgent.slice(0, MAX_USER_AGENT_LENGTH) }),
+      ...(request.ip === undefined ? {} : { ip: request.ip }),
+    };
+    await this.store.create(session);
+    const keys = await this.deps.keys();
+    return this.issue(session, session.generation, keys, currentMacKey(keys));
+  }
+
+  /**
+   * Exchanges a refresh token for new tokens (DESIGN.md branches: rotate, grace replay, reuse, generation
+   * ahead, bad MAC, strict when the grace window is 0).
+   *
+   * @throws {GrantError} `refresh_token_malformed`, `unknown_mac_key`, `bad_mac`, `session_not_found`,
+   * `client_mismatch`, `session_revoked`, `session_expired`, `session_idle` or `refresh_token_reused`.
+   */
+  public async refresh(refreshToken: unknown, clientId: string): Promise<TokenSet> {
+    const parts = parseRefreshToken(refreshToken);
+    const keys = await this.deps.keys();
+    for (let attempt = 0; attempt < MAX_REFRESH_ATTEMPTS; attempt++) {
+      const { session, macKey } = await this.verifiedSession(parts, keys);
+      if (session.clientId !== clientId) {
+        throw new GrantError('client_mismatch', 'the refresh token was issued to another client');
+      }
+      const now = this.clock();
+      const status = sessionStatus(session, now);
+      if (status !== 'active') throw STATUS_ERRORS[status]();
+
+      const presented = parts.generation;
+      const stored = session.generation;
+      if (presented >= stored) {
+        // Current, or ahead: this region has not seen a rotation another region made (the MAC proves the
+        // token was issued), so the presented generation is the current one.
+        const generation = presented + 1;
+        if (generation > MAX_GENERATION)
+          throw new GrantError('session_expired', 'the session has run out of rotations');
+        const rotation = {
+          expectedGeneration: stored,
+          generation,
+          rotatedAt: now,
+          idleExpiresAt: Math.min(now + this.idleMs, session.absoluteExpiresAt),
+        };
+        if (await this.store.rotate(session.sid, rotation)) {
+          return this.issue({ ...session, ...rotation, lastUsedAt: now }, generation, keys, macKey);
+        }
+        continue; // another refresh or a revocation won the race: read again and decide again
+      }
+      if (presented === stored - 1 && now - session.rotatedAt < this.graceMs) {
+        // A concurrent or retried refresh: hand out the same successor, no fork, no false theft alarm.
+        return this.issue(session, stored, keys, macKey);
+      }
+      await this.store.revoke(session.sid, 'refresh_token_reuse', now);
+      this.deps.onSecurityEvent?.({
+        type: 'refresh_token_reuse',
+        sid: session.sid,
+        sub: session.sub,
+        clientId: session.clientId,
+        presentedGeneration: presented,
+        currentGeneration: stored,
+      });
+      throw new GrantError(
+        'refresh_token_reused',
+        'the refresh token was already used; the session is revoked',
+      );
+    }
+    throw new Error(`refresh lost ${MAX_REFRESH_ATTEMPTS} races in a row`);
+  }
+
+  /**
+   * Revokes the session a refresh token belongs to (logout by refresh token, RFC 7009). A token that does
+   * not verify revokes nothing.
+   *
+   * @returns the revoked session's id, or `undefined` when nothing was revoked.
+   */
+  public async revokeByRefreshToken(
+    refreshToken: unknown,
+    clientId: string,
+    reason: RevokeReason,
+  ): Promise<string | undefined> {
+    let parts: RefreshTokenParts;
+    try {
+      parts = parseRefreshToken(refreshToken);
+    } catch {
+      return undefined;
+    }
+    const keys = await this.deps.keys();
+    const session = await this.store.get(parts.sid, { consistent: true });
+    if (session === undefined || !verifyRefreshMac(parts, keys.macKeys, session.salt)) return undefined;
+    if (session.clientId !== clientId) return undefined;
+    return (await this.store.revoke(session.sid, reason, this.clock())) ? session.sid : undefined;
+  }
+
+  /** Revokes one session of `sub`; another subject's session is left alone. */
+  public logout(sid: string, sub: string, reason: RevokeReason = 'logout'): Promise<boolean> {
+    return this.store.revoke(sid, reason, this.clock(), sub);
+  }
+
+  /** Revokes every live session of `sub`; returns how many were revoked. */
+  public async logoutAll(sub: string): Promise<number> {
+    const now = this.clock();
+    const live = (await this.store.listBySubject(sub)).filter((session) => session.revokedAt === undefined);
+    const results = await Promise.all(
+      live.map((session) => this.store.revoke(session.sid, 'logout_all', now, sub)),
+    );
+    return results.filter(Boolean).length;
+  }
+
+  /** The sessions of `sub` that can still be used, newest first. */
+  public async listSessions(sub: string): Promise<SessionRecord[]> {
+    const now = this.clock();
+    return (await this.store.listBySubject(sub)).filter(
+      (session) => sessionStatus(session, now) === 'active',
+    );
+  }
+
+  /**
+   * Loads the session a token names and checks its MAC. The successor is derived under the same MAC key as
+   * the presented token, so it is a pure function of `(K, sid, generation, salt)`: concurrent refreshes and
+   * regions agree on it. MAC keys are therefore kept for the longest absolute session lifetime.
+   */
+  private async verifiedSession(
+    parts: RefreshTokenParts,
+    keys: KeySet,
+  ): Promise<{ session: SessionRecord; macKey: MacKey }> {
+    const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+    if (macKey === undefined) {
+      throw new GrantError('unknown_mac_key', 'the refresh token was signed by an unknown or retired key');
+    }
+    const session = await this.store.get(parts.sid, { consistent: true });
+    // A MAC that does not verify revokes nothing: a forger who knows a sid must not log anyone out.
+    if (session === undefined) throw new GrantError('session_not_found', 'no such session');
+    if (!verifyRefreshMac(parts, keys.macKeys, session.salt)) {
+      throw new GrantError('bad_mac', 'the refresh token does not verify');
+    }
+    return { session, macKey };
+  }
+
+  private async issue(
+    session: SessionRecord,
+    generation: number,
+    keys: KeySet,
+    macKey: MacKey,
+  ): Promise<TokenSet> {
+    const access: MintedAccessToken = await this.minter.mint(
+      currentSigningKey(keys),
+      { sub: session.sub, sid: session.sid, clientId: session.clientId, scope: session.scope },
+      session.absoluteExpiresAt,
+    );
+    return {
+      accessToken: access.token,
+      expiresIn: access.claims.exp - access.claims.iat,
+      scope: session.scope,
+      refreshToken: deriveRefreshToken(macKey, session.sid, generation, session.salt),
+      sid: session.sid,
+      kid: access.kid,
+      jti: access.claims.jti,
+    };
+  }
+}

@@ -1,0 +1,78 @@
+/** Why a session was revoked. Stable: logs and metrics key on it. */
+export type RevokeReason =
+  | 'logout'
+  | 'logout_all'
+  | 'refresh_token_reuse'
+  | 'revoked_by_user'
+  | 'token_revocation'
+  | 'admin';
+
+/** One server-side session: the state every access token points at through its `sid`. */
+export interface SessionRecord {
+  readonly sid: string;
+  readonly sub: string;
+  readonly clientId: string;
+  readonly scope: string;
+  /** Epoch milliseconds, as every time in this record. */
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+  /** Never moves: refreshing cannot extend a session past this. */
+  readonly absoluteExpiresAt: number;
+  /** Moves forward on each refresh, never past `absoluteExpiresAt`. */
+  readonly idleExpiresAt: number;
+  /** Generation of the newest refresh token. */
+  readonly generation: number;
+  /** Random per-session MAC salt, base64url. Not a secret on its own: the MAC keys are. */
+  readonly salt: string;
+  /** When `generation` last advanced (`createdAt` before the first refresh). */
+  readonly rotatedAt: number;
+  readonly revokedAt?: number;
+  readonly revokedReason?: RevokeReason;
+  /** The client's `User-Agent` at login, truncated. */
+  readonly userAgent?: string;
+  /** The source IP at login. */
+  readonly ip?: string;
+}
+
+/** Whether a session may be used now, and if not why. */
+export type SessionStatus = 'active' | 'revoked' | 'expired' | 'idle';
+
+/** The rules every session check applies (the authorizer and the refresh path alike). */
+export function sessionStatus(session: SessionRecord, now: number): SessionStatus {
+  if (session.revokedAt !== undefined) return 'revoked';
+  if (now >= session.absoluteExpiresAt) return 'expired';
+  if (now >= session.idleExpiresAt) return 'idle';
+  return 'active';
+}
+
+/** The changes one refresh-token rotation writes. */
+export interface Rotation {
+  /** The generation the item must hold for the write to apply. */
+  readonly expectedGeneration: number;
+  readonly generation: number;
+  readonly rotatedAt: number;
+  readonly idleExpiresAt: number;
+}
+
+/**
+ * The port the session service needs from storage. The DynamoDB adapter implements it; every write that
+ * races is conditional and reports whether it applied.
+ */
+export interface SessionStore {
+  /** Writes a new session; fails if the `sid` exists. */
+  create(session: SessionRecord): Promise<void>;
+  /** Reads a session; `consistent` asks for a strongly consistent read. */
+  get(sid: string, options?: { readonly consistent?: boolean }): Promise<SessionRecord | undefined>;
+  /**
+   * Advances the generation if the item still holds `expectedGeneration` and is not revoked.
+   * @returns false when the condition failed (another rotation or a revocation won the race).
+   */
+  rotate(sid: string, rotation: Rotation): Promise<boolean>;
+  /**
+   * Revokes a session unless already revoked; when `sub` is given, only if the session belongs to it.
+   * @returns false when nothing was revoked.
+   */
+  revoke(sid: string, reason: RevokeReason, at: number, sub?: string): Promise<boolean>;
+  /** Every session of a subject, newest first, revoked and expired ones included. */
+  listBySubject(sub: string): Promise<SessionRecord[]>;
+}

