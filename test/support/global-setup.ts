@@ -1,4 +1,5 @@
 import { startDynamoDbLocal } from '../../local/dynamodb-local';
+import './setup-env';
 
 /** Starts one DynamoDB Local for the whole run; each test file creates its own table in it. */
 export default async function globalSetup(): Promise<void> {

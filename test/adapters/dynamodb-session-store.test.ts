@@ -1,0 +1,125 @@
+import { type DynamoDBClient, GetItemCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import type { SessionRecord } from '../../lambda/core/session';
+import { freshTable } from '../support/dynamodb';
+
+let client: DynamoDBClient;
+let tableName: string;
+let store: DynamoDbSessionStore;
+let counter = 0;
+
+beforeAll(async () => {
+  ({ client, tableName } = await freshTable());
+  store = new DynamoDbSessionStore({ client, tableName, retentionSeconds: 3600 });
+});
+
+afterAll(() => client.destroy());
+
+const T0 = Date.UTC(2026, 10, 27);
+
+function session(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  counter += 1;
+  return {
+    sid: Buffer.alloc(16, counter).toString('base64url'),
+    sub: 'store-user',
+    clientId: 'native',
+    scope: 'profile',
+    createdAt: T0 + counter,
+    lastUsedAt: T0,
+    absoluteExpiresAt: T0 + 7_200_000,
+    idleExpiresAt: T0 + 3_600_000,
+    generation: 0,
+    salt: Buffer.alloc(16, 3).toString('base64url'),
+    rotatedAt: T0,
+    ...overrides,
+  };
+}
+
+describe('DynamoDbSessionStore', () => {
+  test('round-trips every field, optional ones included', async () => {
+    const record = session({ userAgent: 'curl/8', ip: '192.0.2.1' });
+    await store.create(record);
+    expect(await store.get(record.sid, { consistent: true })).toEqual(record);
+    expect(await store.get(record.sid)).toEqual(record);
+  });
+
+  test('returns undefined for an unknown sid', async () => {
+    expect(await store.get('unknown-session-id')).toBeUndefined();
+  });
+
+  test('fails to create a session whose sid exists', async () => {
+    const record = session();
+    await store.create(record);
+    await expect(store.create({ ...record, sub: 'someone-else' })).rejects.toThrow(/conditional/i);
+    expect((await store.get(record.sid, { consistent: true }))?.sub).toBe('store-user');
+  });
+
+  test('writes a TTL attribute in epoch seconds, retention after the absolute expiry', async () => {
+    const record = session();
+    await store.create(record);
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SESSION#${record.sid}` } }, ConsistentRead: true }),
+    );
+    expect(Number(Item?.ttl?.N)).toBe(Math.ceil(record.absoluteExpiresAt / 1000) + 3600);
+  });
+
+  test('rotates only from the expected generation', async () => {
+    const record = session();
+    await store.create(record);
+    const rotation = { expectedGeneration: 0, generation: 1, rotatedAt: T0 + 5, idleExpiresAt: T0 + 99 };
+    expect(await store.rotate(record.sid, rotation)).toBe(true);
+    expect(await store.rotate(record.sid, rotation)).toBe(false);
+    expect(await store.get(record.sid, { consistent: true })).toMatchObject({
+      generation: 1,
+      rotatedAt: T0 + 5,
+      lastUsedAt: T0 + 5,
+      idleExpiresAt: T0 + 99,
+    });
+  });
+
+  test('does not rotate a revoked session', async () => {
+    const record = session();
+    await store.create(record);
+    expect(await store.revoke(record.sid, 'logout', T0 + 1)).toBe(true);
+    expect(await store.rotate(record.sid, { expectedGeneration: 0, generation: 1, rotatedAt: 1, idleExpiresAt: 1 })).toBe(
+      false,
+    );
+  });
+
+  test('revokes once, records when and why, and reports a second revocation as a no-op', async () => {
+    const record = session();
+    await store.create(record);
+    expect(await store.revoke(record.sid, 'refresh_token_reuse', T0 + 7)).toBe(true);
+    expect(await store.revoke(record.sid, 'logout', T0 + 8)).toBe(false);
+    expect(await store.get(record.sid, { consistent: true })).toMatchObject({
+      revokedAt: T0 + 7,
+      revokedReason: 'refresh_token_reuse',
+    });
+  });
+
+  test('revokes only for the owning subject when one is named', async () => {
+    const record = session();
+    await store.create(record);
+    expect(await store.revoke(record.sid, 'revoked_by_user', T0, 'intruder')).toBe(false);
+    expect(await store.revoke(record.sid, 'revoked_by_user', T0, 'store-user')).toBe(true);
+  });
+
+  test('does not create an item when revoking an unknown sid', async () => {
+    expect(await store.revoke('no-such-session-here', 'logout', T0)).toBe(false);
+    expect(await store.get('no-such-session-here', { consistent: true })).toBeUndefined();
+  });
+
+  test('lists a subject’s sessions through the GSI, newest first', async () => {
+    const records = Array.from({ length: 30 }, () => session({ sub: 'many-sessions', userAgent: 'x'.repeat(200) }));
+    await Promise.all(records.map((record) => store.create(record)));
+    const listed = await store.listBySubject('many-sessions');
+    expect(listed.map((item) => item.sid)).toEqual([...records].reverse().map((record) => record.sid));
+    expect(await store.listBySubject('nobody')).toEqual([]);
+  });
+
+  test('propagates errors other than a failed condition', async () => {
+    const broken = new DynamoDbSessionStore({ client, tableName: 'no-such-table' });
+    await expect(broken.get('x')).rejects.toBeInstanceOf(ResourceNotFoundException);
+    await expect(broken.revoke('x', 'logout', 0)).rejects.toBeInstanceOf(ResourceNotFoundException);
+  });
+});

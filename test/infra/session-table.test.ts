@@ -1,0 +1,60 @@
+import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { SessionTable } from '../../lib/session-table';
+
+function synth(props: ConstructorParameters<typeof SessionTable>[2] = {}): Template {
+  const stack = new Stack(new App(), 'Test', { env: { account: '111111111111', region: 'us-east-1' } });
+  new SessionTable(stack, 'Sessions', props);
+  return Template.fromStack(stack);
+}
+
+describe('SessionTable', () => {
+  test('keys items by pk and indexes sessions by sub and createdAt', () => {
+    // GIVEN default props / WHEN synthesized / THEN
+    synth().hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'bySubject',
+          KeySchema: [
+            { AttributeName: 'sub', KeyType: 'HASH' },
+            { AttributeName: 'createdAt', KeyType: 'RANGE' },
+          ],
+        },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    });
+  });
+
+  test('retains the table and protects it from deletion by default', () => {
+    const template = synth();
+    template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      Replicas: [
+        Match.objectLike({
+          DeletionProtectionEnabled: true,
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        }),
+      ],
+    });
+  });
+
+  test('adds a replica per replica region', () => {
+    const template = synth({ replicaRegions: ['eu-west-1', 'ap-southeast-2'] });
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      Replicas: Match.arrayWith([
+        Match.objectLike({ Region: 'eu-west-1' }),
+        Match.objectLike({ Region: 'ap-southeast-2' }),
+        Match.objectLike({ Region: 'us-east-1' }),
+      ]),
+    });
+  });
+
+  test('honours an explicit removal policy', () => {
+    synth({ removalPolicy: RemovalPolicy.DESTROY, deletionProtection: false }).hasResource(
+      'AWS::DynamoDB::GlobalTable',
+      { DeletionPolicy: 'Delete' },
+    );
+  });
+});
