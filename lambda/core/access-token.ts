@@ -148,9 +148,17 @@ export class AccessTokenVerifier {
     if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1) {
       throw new TypeError(`ttlSeconds must be a positive integer, got ${options.ttlSeconds}`);
     }
+    const limits = options.limits ?? DEFAULT_JWS_LIMITS;
+    for (const name of ['maxTokenLength', 'maxHeaderLength'] as const) {
+      // NaN or Infinity would silently switch the size guard off.
+      const value = limits[name];
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new TypeError(`limits.${name} must be a positive integer, got ${value}`);
+      }
+    }
     this.skew = skew;
     this.clock = options.clock ?? Date.now;
-    this.limits = options.limits ?? DEFAULT_JWS_LIMITS;
+    this.limits = limits;
   }
 
   /** @throws {TokenError} with the code of the first rule the token breaks. */

@@ -13,6 +13,21 @@ export function decodeBase64Url(text: string): Buffer | undefined {
   return bytes.toString('base64url') === text ? bytes : undefined;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes UTF-8 strictly, the way jose decodes a JWS header and a JWT claims set: an ill-formed byte sequence
+ * is refused (never replaced by U+FFFD, which would let distinct byte strings read as the same text) and one
+ * leading byte order mark is dropped. Returns `undefined` for ill-formed input.
+ */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Keys that must never become properties of a parsed object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 

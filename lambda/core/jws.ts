@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
-import { decodeBase64Url, parseJsonObject } from './encoding';
+import { decodeBase64Url, decodeUtf8, parseJsonObject } from './encoding';
 import { TokenError } from './errors';
 import type { SigningAlg } from './keys';
 
@@ -19,9 +19,23 @@ const ALLOWED_HEADER = new Set(['alg', 'kid', 'typ']);
 /** The shape every compact JWS must have before any decoding. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-/** A compact JWS whose signature verified. */
+/** The protected header of a verified JWS: the only members a token may carry. */
+export interface VerifiedJwsHeader {
+  readonly alg: SigningAlg;
+  readonly kid: string;
+  readonly typ?: string;
+}
+
+/** A compact JWS whose signature verified, its payload still the raw bytes it carries. */
+export interface VerifiedJwsSignature {
+  readonly header: VerifiedJwsHeader;
+  readonly payload: Buffer;
+  readonly key: VerificationKey;
+}
+
+/** A compact JWS whose signature verified and whose payload is a JSON object (a JWT claims set). */
 export interface VerifiedJws {
-  readonly header: { readonly alg: SigningAlg; readonly kid: string; readonly typ?: string };
+  readonly header: VerifiedJwsHeader;
   readonly payload: Record<string, unknown>;
   readonly key: VerificationKey;
 }
@@ -42,17 +56,19 @@ const SIGNATURE_LENGTH: Readonly<Record<SigningAlg, number>> = { ES256: 64, EdDS
 
 /**
  * Verifies a compact JWS synchronously with `node:crypto`, strictly: the format and size guard runs before
- * any decoding; the header may hold only `alg`, `kid` and `typ`; the key is found by `kid` and its own
+ * any decoding; every segment must be canonical unpadded base64url; the header must be a UTF-8 JSON object
+ * without duplicate names that holds only `alg`, `kid` and `typ`; the key is found by `kid` and its own
  * algorithm must equal the header's (the header never chooses the algorithm); the signature must have the
- * exact raw length; the payload must be a JSON object without duplicate names.
+ * exact raw length. The payload is returned as bytes, whatever they are: {@link verifyCompactJws} is the
+ * JWT layer on top.
  *
  * @throws {TokenError} `malformed`, `header_invalid`, `unknown_kid`, `alg_mismatch` or `bad_signature`.
  */
-export function verifyCompactJws(
+export function verifyJwsSignature(
   token: unknown,
   resolveKey: KeyResolver,
   limits = DEFAULT_JWS_LIMITS,
-): VerifiedJws {
+): VerifiedJwsSignature {
   if (typeof token !== 'string' || token.length > limits.maxTokenLength || !COMPACT_JWS.test(token)) {
     throw new TokenError('malformed', 'token is not a compact JWS of acceptable size');
   }
@@ -60,8 +76,7 @@ export function verifyCompactJws(
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot > limits.maxHeaderLength) throw new TokenError('malformed', 'token header is too long');
 
-  const headerBytes = decodeBase64Url(token.slice(0, firstDot));
-  const header = headerBytes && parseJsonObject(headerBytes.toString('utf8'));
+  const header = parseSegment(token.slice(0, firstDot));
   if (header === undefined) throw new TokenError('malformed', 'token header is not a base64url JSON object');
   for (const name of Object.keys(header)) {
     if (!ALLOWED_HEADER.has(name))
@@ -89,11 +104,35 @@ export function verifyCompactJws(
       : verify(null, signingInput, key.key, signature);
   if (!valid) throw new TokenError('bad_signature', 'signature does not verify');
 
-  const payloadBytes = decodeBase64Url(token.slice(firstDot + 1, secondDot));
-  const payload = payloadBytes && parseJsonObject(payloadBytes.toString('utf8'));
+  const payload = decodeBase64Url(token.slice(firstDot + 1, secondDot));
+  if (payload === undefined) throw new TokenError('malformed', 'token payload is not canonical base64url');
+  return { header: { alg: key.alg, kid, ...(typ === undefined ? {} : { typ }) }, payload, key };
+}
+
+/**
+ * Verifies a compact JWS with {@link verifyJwsSignature}, then requires its payload to be a UTF-8 JSON object
+ * without duplicate or forbidden member names.
+ *
+ * @throws {TokenError} `malformed`, `header_invalid`, `unknown_kid`, `alg_mismatch` or `bad_signature`.
+ */
+export function verifyCompactJws(
+  token: unknown,
+  resolveKey: KeyResolver,
+  limits = DEFAULT_JWS_LIMITS,
+): VerifiedJws {
+  const { header, payload: payloadBytes, key } = verifyJwsSignature(token, resolveKey, limits);
+  const text = decodeUtf8(payloadBytes);
+  const payload = text === undefined ? undefined : parseJsonObject(text);
   if (payload === undefined)
     throw new TokenError('malformed', 'token payload is not a base64url JSON object');
-  return { header: { alg: key.alg, kid, ...(typ === undefined ? {} : { typ }) }, payload, key };
+  return { header, payload, key };
+}
+
+/** Decodes a base64url segment holding a UTF-8 JSON object; `undefined` when it is anything else. */
+function parseSegment(segment: string): Record<string, unknown> | undefined {
+  const bytes = decodeBase64Url(segment);
+  const text = bytes === undefined ? undefined : decodeUtf8(bytes);
+  return text === undefined ? undefined : parseJsonObject(text);
 }
 
 /** Curve and key type each algorithm requires. */

@@ -58,7 +58,11 @@ describe('DynamoDbSessionStore', () => {
     const record = session();
     await store.create(record);
     const { Item } = await client.send(
-      new GetItemCommand({ TableName: tableName, Key: { pk: { S: `SESSION#${record.sid}` } }, ConsistentRead: true }),
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: `SESSION#${record.sid}` } },
+        ConsistentRead: true,
+      }),
     );
     expect(Number(Item?.ttl?.N)).toBe(Math.ceil(record.absoluteExpiresAt / 1000) + 3600);
   });
@@ -81,9 +85,14 @@ describe('DynamoDbSessionStore', () => {
     const record = session();
     await store.create(record);
     expect(await store.revoke(record.sid, 'logout', T0 + 1)).toBe(true);
-    expect(await store.rotate(record.sid, { expectedGeneration: 0, generation: 1, rotatedAt: 1, idleExpiresAt: 1 })).toBe(
-      false,
-    );
+    expect(
+      await store.rotate(record.sid, {
+        expectedGeneration: 0,
+        generation: 1,
+        rotatedAt: 1,
+        idleExpiresAt: 1,
+      }),
+    ).toBe(false);
   });
 
   test('revokes once, records when and why, and reports a second revocation as a no-op', async () => {
@@ -110,7 +119,9 @@ describe('DynamoDbSessionStore', () => {
   });
 
   test('lists a subject’s sessions through the GSI, newest first', async () => {
-    const records = Array.from({ length: 30 }, () => session({ sub: 'many-sessions', userAgent: 'x'.repeat(200) }));
+    const records = Array.from({ length: 30 }, () =>
+      session({ sub: 'many-sessions', userAgent: 'x'.repeat(200) }),
+    );
     await Promise.all(records.map((record) => store.create(record)));
     const listed = await store.listBySubject('many-sessions');
     expect(listed.map((item) => item.sid)).toEqual([...records].reverse().map((record) => record.sid));

@@ -39,7 +39,9 @@ describe('refresh token format', () => {
   });
 
   test('carries generations up to 2^32 - 1', () => {
-    expect(parseRefreshToken(deriveRefreshToken(key, sid, MAX_GENERATION, salt)).generation).toBe(MAX_GENERATION);
+    expect(parseRefreshToken(deriveRefreshToken(key, sid, MAX_GENERATION, salt)).generation).toBe(
+      MAX_GENERATION,
+    );
     expect(() => deriveRefreshToken(key, sid, MAX_GENERATION + 1, salt)).toThrow(RangeError);
     expect(() => deriveRefreshToken(key, sid, -1, salt)).toThrow(RangeError);
   });
@@ -111,7 +113,7 @@ describe('session ids', () => {
   test('accepts 16 bytes of base64url and nothing else', () => {
     expect(isSessionId(sid)).toBe(true);
     expect(isSessionId(`${sid}A`)).toBe(false);
-    expect(isSessionId('A'.repeat(21) + 'B')).toBe(false); // non-canonical last character
+    expect(isSessionId(`${'A'.repeat(21)}B`)).toBe(false); // non-canonical last character
     expect(isSessionId(42)).toBe(false);
   });
 });

@@ -29,7 +29,10 @@ describe('SessionTable', () => {
 
   test('retains the table and protects it from deletion by default', () => {
     const template = synth();
-    template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       Replicas: [
         Match.objectLike({

@@ -1,0 +1,43 @@
+import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { PublicJwks } from '../core/keys';
+import { TABLE_SCHEMA } from './table-schema';
+
+/** Partition key of the published JWKS item. */
+export const JWKS_ITEM_KEY = 'JWKS';
+
+/**
+ * The published public JWKS: one item in the session table, written by the rotation function (or the local
+ * platform), replicated to every region by the global table, read by the authorizer and the JWKS endpoint.
+ */
+export class DynamoDbJwksStore {
+  public constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** Replaces the published JWKS. */
+  public async publish(jwks: PublicJwks, at: number): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: {
+          [TABLE_SCHEMA.partitionKey]: { S: JWKS_ITEM_KEY },
+          jwks: { S: JSON.stringify(jwks) },
+          updatedAt: { N: String(at) },
+        },
+      }),
+    );
+  }
+
+  /** Reads the published JWKS; an absent item is an empty set. */
+  public async load(): Promise<unknown> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: JWKS_ITEM_KEY } },
+      }),
+    );
+    const text = Item?.jwks?.S;
+    return text === undefined ? { keys: [] } : (JSON.parse(text) as unknown);
+  }
+}

@@ -1,0 +1,148 @@
+import type { AccessTokenClaims, AccessTokenVerifier, VerifiedAccessToken } from './access-token';
+import type { Clock } from './clock';
+import { TokenError } from './errors';
+import type { JwksCache } from './jwks-cache';
+import { evaluatePolicy } from './policies';
+import type { Decision, HttpMethod, ProtectedRoute } from './policy';
+import { type SessionRecord, sessionStatus } from './session';
+import type { SessionCache } from './session-cache';
+
+/** What the authorizer is asked. */
+export interface AuthorizationRequest {
+  /** The `Authorization` header as received (any case of the scheme). */
+  readonly authorization: string | undefined;
+  /** The route the request is for, from the route table. */
+  readonly method: HttpMethod;
+  readonly path: string;
+  readonly sourceIp?: string;
+}
+
+/** Facts of a decision for the decision log: never the token. */
+export interface DecisionFacts {
+  readonly sub?: string;
+  readonly sid?: string;
+  readonly kid?: string;
+  readonly jti?: string;
+  readonly cacheHit?: boolean;
+}
+
+/** The token or its session was refused: 401. */
+export interface Unauthorized extends DecisionFacts {
+  readonly outcome: 'unauthorized';
+  /** A TokenError code, `missing_token`, or the session status (`session_revoked`, ...). */
+  readonly reason: string;
+}
+
+/** The token and session are good; each route of the table got a policy decision. */
+export interface Decided extends DecisionFacts {
+  readonly outcome: 'decided';
+  readonly claims: AccessTokenClaims;
+  readonly session: SessionRecord;
+  /** The decision for the requested route (`undefined` when it is not in the route table: a deny). */
+  readonly current: Decision;
+  /** Every route of the table with its decision, so that one cached answer is right on every route. */
+  readonly routes: ReadonlyArray<{ readonly route: ProtectedRoute; readonly decision: Decision }>;
+}
+
+/** A bearer token and its session that passed every check. */
+export interface Authenticated extends DecisionFacts {
+  readonly outcome: 'authenticated';
+  readonly claims: AccessTokenClaims;
+  readonly session: SessionRecord;
+}
+
+/** Collaborators of {@link BearerAuthenticator}. */
+export interface BearerAuthenticatorDeps {
+  readonly verifier: AccessTokenVerifier;
+  readonly jwks: JwksCache;
+  readonly sessions: SessionCache;
+  readonly clock?: Clock;
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
+
+/**
+ * Authenticates an `Authorization: Bearer` header: strict verification (re-loading the JWKS once, rate
+ * limited, for a `kid` not seen yet), then the session the token names must exist, belong to the token's
+ * subject and be active. Store failures propagate: callers fail closed with 503, never a misleading 401.
+ */
+export class BearerAuthenticator {
+  private readonly clock: Clock;
+
+  public constructor(private readonly deps: BearerAuthenticatorDeps) {
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  public async authenticate(authorization: string | undefined): Promise<Unauthorized | Authenticated> {
+    const token = BEARER.exec(authorization ?? '')?.[1];
+    if (token === undefined) return { outcome: 'unauthorized', reason: 'missing_token' };
+    let verified: VerifiedAccessToken;
+    try {
+      await this.deps.jwks.ensureFresh();
+      verified = await this.verify(token);
+    } catch (error) {
+      if (error instanceof TokenError) return { outcome: 'unauthorized', reason: error.code };
+      throw error;
+    }
+    const { claims, kid } = verified;
+    const facts = { sub: claims.sub, sid: claims.sid, kid, jti: claims.jti };
+    const { session, cacheHit } = await this.deps.sessions.get(claims.sid);
+    if (session === undefined || session.sub !== claims.sub) {
+      return { outcome: 'unauthorized', reason: 'session_not_found', ...facts, cacheHit };
+    }
+    const status = sessionStatus(session, this.clock());
+    if (status !== 'active')
+      return { outcome: 'unauthorized', reason: `session_${status}`, ...facts, cacheHit };
+    return { outcome: 'authenticated', claims, session, ...facts, cacheHit };
+  }
+
+  private async verify(token: string): Promise<VerifiedAccessToken> {
+    try {
+      return this.deps.verifier.verify(token);
+    } catch (error) {
+      if (
+        error instanceof TokenError &&
+        error.code === 'unknown_kid' &&
+        (await this.deps.jwks.refreshForUnknownKid())
+      ) {
+        return this.deps.verifier.verify(token);
+      }
+      throw error;
+    }
+  }
+}
+
+const NOT_IN_TABLE: Decision = { allow: false, policy: 'routeTable', reason: 'route_not_declared' };
+
+/**
+ * The authorizer's domain logic: {@link BearerAuthenticator}, then the policy of every route of the table,
+ * so that one cached answer is right on every route.
+ */
+export class Authorizer {
+  public constructor(
+    private readonly authenticator: BearerAuthenticator,
+    private readonly routes: readonly ProtectedRoute[],
+  ) {}
+
+  public async authorize(request: AuthorizationRequest): Promise<Unauthorized | Decided> {
+    const result = await this.authenticator.authenticate(request.authorization);
+    if (result.outcome === 'unauthorized') return result;
+    const { claims, session } = result;
+    const requestFacts = request.sourceIp === undefined ? {} : { sourceIp: request.sourceIp };
+    const routes = await Promise.all(
+      this.routes.map(async (route) => ({
+        route,
+        decision: await evaluatePolicy(route.policy, {
+          claims,
+          session,
+          route: { method: route.method, path: route.path },
+          request: requestFacts,
+        }),
+      })),
+    );
+    const current =
+      routes.find(({ route }) => route.method === request.method && route.path === request.path)?.decision ??
+      NOT_IN_TABLE;
+    return { ...result, outcome: 'decided', current, routes };
+  }
+}

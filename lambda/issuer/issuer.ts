@@ -1,0 +1,306 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Logger } from '../adapters/logger';
+import type { BearerAuthenticator } from '../core/authorizer';
+import type { ClientConfig, ClientRegistry } from '../core/clients';
+import { AccountLockedError, GrantError, InvalidRequestError } from '../core/errors';
+import type { SessionService, TokenSet } from '../core/session-service';
+import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
+
+/** Name of the web client's refresh-token cookie. */
+export const REFRESH_COOKIE = 'refresh_token';
+/** The cookie's `Path`: only the endpoints that consume it. */
+export const REFRESH_COOKIE_PATH = '/auth';
+
+/** Collaborators of the issuer handler. */
+export interface IssuerDeps {
+  readonly sessions: SessionService;
+  readonly credentials: {
+    authenticate(
+      username: string,
+      password: string,
+    ): Promise<{ readonly userId: string; readonly scope: string }>;
+  };
+  readonly authenticator: BearerAuthenticator;
+  /** The published public JWKS. */
+  readonly publicJwks: () => Promise<unknown>;
+  readonly clients: ClientRegistry;
+  /** The issuer URL (`iss`), also the base of the discovery document's endpoints. */
+  readonly issuer: string;
+  /** Lifetime of the refresh cookie, seconds (the absolute session lifetime). */
+  readonly refreshCookieMaxAgeSeconds: number;
+  readonly logger: Logger;
+}
+
+type Route = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+/**
+ * The token issuer as an API Gateway REST proxy handler: login, refresh (RFC 6749 section 6), logout,
+ * logout everywhere, session listing and revocation, RFC 7009 revocation, JWKS and discovery. Every body
+ * is validated, every error is mapped to an OAuth-style JSON body in one place ({@link toHttpError}).
+ */
+export function createIssuerHandler(
+  deps: IssuerDeps,
+): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+  const routes: Record<string, Route> = {
+    'POST /auth/login': (event) => login(deps, event),
+    'POST /auth/token': (event) => token(deps, event),
+    'POST /auth/logout': (event) => logout(deps, event),
+    'POST /auth/logout-all': async (event) => {
+      const { claims } = await bearer(deps, event);
+      await deps.sessions.logoutAll(claims.sub);
+      return noContent();
+    },
+    'GET /auth/sessions': (event) => listSessions(deps, event),
+    'DELETE /auth/sessions/{id}': async (event) => {
+      const { claims } = await bearer(deps, event);
+      const id = event.pathParameters?.id;
+      const revoked =
+        typeof id === 'string' && (await deps.sessions.logout(id, claims.sub, 'revoked_by_user'));
+      if (!revoked) throw new HttpError(404, 'not_found', 'no such session');
+      return noContent();
+    },
+    'POST /auth/revoke': (event) => revoke(deps, event),
+    'GET /.well-known/jwks.json': async () =>
+      json(200, await deps.publicJwks(), { 'Cache-Control': 'public, max-age=60' }),
+    'GET /.well-known/openid-configuration': async () =>
+      json(200, discovery(deps.issuer), { 'Cache-Control': 'public, max-age=300' }),
+  };
+  const knownPaths = new Set(Object.keys(routes).map((key) => key.slice(key.indexOf(' ') + 1)));
+
+  return async (event) => {
+    const started = Date.now();
+    const key = `${event.httpMethod} ${event.resource}`;
+    let result: APIGatewayProxyResult;
+    let reason: string | undefined;
+    try {
+      const route = routes[key];
+      if (route === undefined) {
+        throw knownPaths.has(event.resource)
+          ? new HttpError(405, 'invalid_request', `method ${event.httpMethod} is not allowed here`)
+          : new HttpError(404, 'not_found', 'no such route');
+      }
+      result = await route(event);
+    } catch (error) {
+      const mapped = toHttpError(error, key);
+      reason = 'code' in Object(error) ? String((error as { code: unknown }).code) : mapped.error;
+      if (mapped.status >= 500) {
+        deps.logger.error('issuer dependency failed', {
+          route: key,
+          error: (error as Error)?.name ?? 'unknown',
+        });
+      }
+      result = errorResponse(mapped);
+    }
+    deps.logger.info('issuer request', {
+      route: key,
+      status: result.statusCode,
+      reason,
+      latencyMs: Date.now() - started,
+    });
+    return result;
+  };
+}
+
+/** Maps every error to an HTTP error, in one place. */
+export function toHttpError(error: unknown, route: string): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof InvalidRequestError) return new HttpError(400, 'invalid_request', error.message);
+  if (error instanceof AccountLockedError) {
+    return new HttpError(429, 'too_many_requests', 'too many failed attempts', {
+      'Retry-After': String(error.retryAfterSeconds),
+    });
+  }
+  if (error instanceof GrantError) {
+    // Login answers 401 alike for a wrong password and an unknown user; the token endpoint answers 400.
+    const status = route === 'POST /auth/login' ? 401 : 400;
+    const description =
+      error.code === 'invalid_credentials' ? 'invalid username or password' : 'invalid grant';
+    return new HttpError(status, 'invalid_grant', description);
+  }
+  if (isDependencyFailure(error)) {
+    return new HttpError(503, 'temporarily_unavailable', 'try again shortly', { 'Retry-After': '1' });
+  }
+  return new HttpError(500, 'server_error', 'unexpected error');
+}
+
+/** AWS SDK service errors, time-outs and network failures: the store is unavailable, not the input bad. */
+function isDependencyFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const candidate = error as { $metadata?: unknown; code?: unknown; name?: unknown };
+  return (
+    candidate.$metadata !== undefined ||
+    (typeof candidate.code === 'string' && /^E[A-Z]+$/.test(candidate.code)) ||
+    candidate.name === 'TimeoutError'
+  );
+}
+
+function client(deps: IssuerDeps, clientId: string | undefined): ClientConfig {
+  const found = deps.clients.get(clientId ?? 'native');
+  if (found === undefined) throw new HttpError(401, 'invalid_client', 'unknown client_id');
+  return found;
+}
+
+function refreshCookie(value: string, maxAge: number): string {
+  return `${REFRESH_COOKIE}=${value}; Path=${REFRESH_COOKIE_PATH}; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`;
+}
+
+/** The token response (RFC 6749 section 5.1); the refresh token goes where the client's registration says. */
+function tokenResponse(deps: IssuerDeps, registered: ClientConfig, tokens: TokenSet): APIGatewayProxyResult {
+  const body = {
+    access_token: tokens.accessToken,
+    token_type: 'Bearer',
+    expires_in: tokens.expiresIn,
+    scope: tokens.scope,
+    ...(registered.refreshTokenDelivery === 'body' ? { refresh_token: tokens.refreshToken } : {}),
+  };
+  const cookies =
+    registered.refreshTokenDelivery === 'cookie'
+      ? [refreshCookie(tokens.refreshToken, deps.refreshCookieMaxAgeSeconds)]
+      : [];
+  return json(200, body, {}, cookies);
+}
+
+function clearCookie(): string {
+  return refreshCookie('', 0);
+}
+
+async function login(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const body = parseBody(event, 'json');
+  const registered = client(deps, body.client_id);
+  const { username, password } = body;
+  if (username === undefined || password === undefined) {
+    throw new InvalidRequestError('username and password are required');
+  }
+  const user = await deps.credentials.authenticate(username, password);
+  const tokens = await deps.sessions.login({
+    sub: user.userId,
+    clientId: registered.clientId,
+    scope: user.scope,
+    ...optionalRequestFacts(event),
+  });
+  return tokenResponse(deps, registered, tokens);
+}
+
+function optionalRequestFacts(event: APIGatewayProxyEvent): { userAgent?: string; ip?: string } {
+  const userAgent = header(event, 'user-agent');
+  const ip = event.requestContext?.identity?.sourceIp;
+  return { ...(userAgent === undefined ? {} : { userAgent }), ...(typeof ip === 'string' ? { ip } : {}) };
+}
+
+/**
+ * The refresh token of a request: from the body for `body` clients; for `cookie` clients only from the
+ * cookie, and only with an allowed `Origin` (a cross-site request cannot spend the cookie).
+ */
+function presentedRefreshToken(
+  event: APIGatewayProxyEvent,
+  registered: ClientConfig,
+  fromBody: string | undefined,
+): string | undefined {
+  if (registered.refreshTokenDelivery === 'body') return fromBody;
+  if (fromBody !== undefined)
+    throw new InvalidRequestError('this client sends its refresh token in a cookie');
+  const origin = header(event, 'origin');
+  if (origin === undefined || !(registered.allowedOrigins ?? []).includes(origin)) {
+    throw new HttpError(403, 'invalid_request', 'Origin is not allowed for this client');
+  }
+  return cookie(event, REFRESH_COOKIE);
+}
+
+async function token(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const body = parseBody(event, 'form');
+  if (body.grant_type === undefined) throw new InvalidRequestError('grant_type is required');
+  if (body.grant_type !== 'refresh_token') {
+    throw new HttpError(400, 'unsupported_grant_type', 'only the refresh_token grant is supported');
+  }
+  const registered = client(deps, body.client_id);
+  const refreshToken = presentedRefreshToken(event, registered, body.refresh_token);
+  if (refreshToken === undefined || refreshToken === '')
+    throw new InvalidRequestError('refresh_token is required');
+  if (body.scope !== undefined) throw new InvalidRequestError('scope cannot be changed on refresh');
+  const tokens = await deps.sessions.refresh(refreshToken, registered.clientId);
+  return tokenResponse(deps, registered, tokens);
+}
+
+async function bearer(deps: IssuerDeps, event: APIGatewayProxyEvent) {
+  const result = await deps.authenticator.authenticate(header(event, 'authorization'));
+  if (result.outcome === 'unauthorized') {
+    throw new HttpError(401, 'invalid_token', 'the access token is missing or invalid', {
+      'WWW-Authenticate': 'Bearer error="invalid_token"',
+    });
+  }
+  return result;
+}
+
+async function logout(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  if (header(event, 'authorization') !== undefined) {
+    const { claims } = await bearer(deps, event);
+    await deps.sessions.logout(claims.sid, claims.sub);
+    return noContent([clearCookie()]);
+  }
+  const hasBody = (event.body ?? '') !== '';
+  const body = hasBody ? parseBody(event, 'form') : {};
+  const registered = client(deps, body.client_id);
+  const refreshToken = presentedRefreshToken(event, registered, body.refresh_token);
+  if (refreshToken === undefined)
+    throw new InvalidRequestError('a bearer token or a refresh token is required');
+  await deps.sessions.revokeByRefreshToken(refreshToken, registered.clientId, 'logout');
+  return noContent(registered.refreshTokenDelivery === 'cookie' ? [clearCookie()] : []);
+}
+
+async function listSessions(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const { claims } = await bearer(deps, event);
+  const sessions = await deps.sessions.listSessions(claims.sub);
+  return json(200, {
+    sessions: sessions.map((session) => ({
+      id: session.sid,
+      createdAt: new Date(session.createdAt).toISOString(),
+      lastUsedAt: new Date(session.lastUsedAt).toISOString(),
+      current: session.sid === claims.sid,
+      userAgent: session.userAgent ?? null,
+      ip: session.ip ?? null,
+    })),
+  });
+}
+
+/**
+ * RFC 7009: revokes the session of a refresh token or of an access token, and answers 200 whatever the
+ * token was (an invalid token is not an error, section 2.2).
+ */
+async function revoke(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const body = parseBody(event, 'form');
+  const registered = client(deps, body.client_id);
+  const presented = body.token;
+  if (presented === undefined || presented === '') throw new InvalidRequestError('token is required');
+  const hint = body.token_type_hint;
+  if (hint !== undefined && hint !== 'refresh_token' && hint !== 'access_token') {
+    throw new HttpError(
+      400,
+      'unsupported_token_type',
+      'token_type_hint must be refresh_token or access_token',
+    );
+  }
+  const revokedRefresh = await deps.sessions.revokeByRefreshToken(
+    presented,
+    registered.clientId,
+    'token_revocation',
+  );
+  if (revokedRefresh === undefined) {
+    const result = await deps.authenticator.authenticate(`Bearer ${presented}`);
+    if (result.outcome === 'authenticated' && result.claims.client_id === registered.clientId) {
+      await deps.sessions.logout(result.claims.sid, result.claims.sub, 'token_revocation');
+    }
+  }
+  return json(200, {});
+}
+
+function discovery(issuer: string) {
+  return {
+    issuer,
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    token_endpoint: `${issuer}/auth/token`,
+    revocation_endpoint: `${issuer}/auth/revoke`,
+    grant_types_supported: ['refresh_token'],
+    token_endpoint_auth_methods_supported: ['none'],
+    revocation_endpoint_auth_methods_supported: ['none'],
+  };
+}

@@ -1,0 +1,293 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { AccessTokenVerifier } from '../../lambda/core/access-token';
+import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
+import { JwksCache } from '../../lambda/core/jwks-cache';
+import { importJwks } from '../../lambda/core/jws';
+import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { requireScope } from '../../lambda/core/policies';
+import type { ProtectedRoute } from '../../lambda/core/policy';
+import { SessionCache } from '../../lambda/core/session-cache';
+import { SessionService } from '../../lambda/core/session-service';
+import { localClient } from '../../local/dynamodb-local';
+import { freshTable } from '../support/dynamodb';
+import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
+
+let client: DynamoDBClient;
+let store: DynamoDbSessionStore;
+let keys: KeySet;
+
+beforeAll(async () => {
+  const table = await freshTable();
+  client = table.client;
+  store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  keys = await generateKeySet({ now: Date.now() });
+});
+
+afterAll(() => client.destroy());
+
+function jwksOf(kid: string) {
+  return importJwks(toPublicJwks(keys)).keys.get(kid);
+}
+
+const ROUTES: ProtectedRoute[] = [
+  { method: 'GET', path: '/api/me', policy: () => ({ allow: true, policy: 'open', reason: 'open' }) },
+  { method: 'GET', path: '/api/admin', policy: requireScope('admin') },
+];
+
+function setup(options: { published?: () => KeySet; sessionTtlMs?: number } = {}) {
+  const clock = new FrozenClock(Date.now());
+  let loads = 0;
+  const jwks = new JwksCache({
+    load: async () => {
+      loads += 1;
+      return toPublicJwks(options.published?.() ?? keys);
+    },
+    clock: clock.now,
+    ttlMs: 60_000,
+    minRefreshIntervalMs: 5_000,
+  });
+  const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
+  const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get, clock: clock.now });
+  const sessions = new SessionCache({ store, ttlMs: options.sessionTtlMs ?? 1000, clock: clock.now });
+  const authenticator = new BearerAuthenticator({ verifier, jwks, sessions, clock: clock.now });
+  const authorizer = new Authorizer(authenticator, ROUTES);
+  const service = new SessionService({ store, keys: async () => keys, profile, clock: clock.now });
+  return { clock, authorizer, authenticator, service, sessions, loads: () => loads };
+}
+
+const USER = { sub: 'authz-user', clientId: 'native', scope: 'profile' };
+
+describe('Authorizer', () => {
+  test('decides every route of the table for one token', async () => {
+    const { authorizer, service } = setup();
+    const tokens = await service.login(USER);
+    const result = await authorizer.authorize({
+      authorization: `Bearer ${tokens.accessToken}`,
+      method: 'GET',
+      path: '/api/admin',
+    });
+    expect(result.outcome).toBe('decided');
+    if (result.outcome !== 'decided') return;
+    expect(result.current).toEqual({
+      allow: false,
+      policy: 'requireScope(admin)',
+      reason: 'scope_missing:admin',
+    });
+    expect(result.routes.map(({ route, decision }) => [route.path, decision.allow])).toEqual([
+      ['/api/me', true],
+      ['/api/admin', false],
+    ]);
+    expect(result).toMatchObject({ sub: USER.sub, sid: tokens.sid, kid: tokens.kid, jti: tokens.jti });
+  });
+
+  test('denies a route that is not in the table', async () => {
+    const { authorizer, service } = setup();
+    const tokens = await service.login(USER);
+    const result = await authorizer.authorize({
+      authorization: `Bearer ${tokens.accessToken}`,
+      method: 'DELETE',
+      path: '/api/me',
+    });
+    expect(result.outcome === 'decided' && result.current).toEqual({
+      allow: false,
+      policy: 'routeTable',
+      reason: 'route_not_declared',
+    });
+  });
+
+  test.each([
+    [undefined, 'missing_token'],
+    ['', 'missing_token'],
+    ['Basic dXNlcjpwYXNz', 'missing_token'],
+    ['Bearer', 'missing_token'],
+    ['Bearer a.b', 'malformed'],
+    ['Bearer a b', 'missing_token'],
+  ])('refuses the Authorization header %p as %s', async (authorization, reason) => {
+    const { authorizer } = setup();
+    await expect(authorizer.authorize({ authorization, method: 'GET', path: '/api/me' })).resolves.toEqual({
+      outcome: 'unauthorized',
+      reason,
+    });
+  });
+
+  test('accepts the scheme in any case', async () => {
+    const { authenticator, service } = setup();
+    const tokens = await service.login(USER);
+    expect((await authenticator.authenticate(`bEaReR ${tokens.accessToken}`)).outcome).toBe('authenticated');
+  });
+});
+
+describe('BearerAuthenticator session check', () => {
+  test('refuses a revoked session once the cache entry expires', async () => {
+    const { authenticator, service, clock } = setup({ sessionTtlMs: 1000 });
+    const tokens = await service.login(USER);
+    expect((await authenticator.authenticate(`Bearer ${tokens.accessToken}`)).outcome).toBe('authenticated');
+    await service.logout(tokens.sid, USER.sub);
+    // Inside the cache TTL the cached session still answers: this is the declared revocation budget.
+    const cached = await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    expect(cached).toMatchObject({ outcome: 'authenticated', cacheHit: true });
+    clock.advance(1);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_revoked',
+      cacheHit: false,
+    });
+  });
+
+  test('refuses a token whose session does not exist', async () => {
+    const { authenticator, clock } = setup();
+    // A token minted with the real keys for a sid the table never held.
+    const noWrites = {
+      get: store.get.bind(store),
+      create: async () => {},
+    } as unknown as DynamoDbSessionStore;
+    const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
+    const ghost = await new SessionService({
+      store: noWrites,
+      keys: async () => keys,
+      profile,
+      clock: clock.now,
+    }).login(USER);
+    await expect(authenticator.authenticate(`Bearer ${ghost.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_not_found',
+    });
+  });
+
+  test("refuses a token whose sub differs from its session's", async () => {
+    const { service } = setup();
+    const tokens = await service.login(USER);
+    const impostor = { get: async () => ({ ...(await store.get(tokens.sid)), sub: 'someone-else' }) };
+    const check = new BearerAuthenticator({
+      verifier: new AccessTokenVerifier({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        ttlSeconds: 300,
+        keys: (kid) => jwksOf(kid),
+      }),
+      jwks: new JwksCache({ load: async () => toPublicJwks(keys) }),
+      sessions: new SessionCache({ store: impostor as unknown as DynamoDbSessionStore, ttlMs: 0 }),
+    });
+    await expect(check.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      reason: 'session_not_found',
+    });
+  });
+
+  test.each([
+    [{ idleTimeoutSeconds: 301, absoluteLifetimeSeconds: 3600 }, 'session_idle'],
+    [{ idleTimeoutSeconds: 301, absoluteLifetimeSeconds: 301 }, 'session_expired'],
+  ])(
+    'refuses a session past its %p expiry although the token is still inside its skew',
+    async (policy, reason) => {
+      const { authenticator, clock } = setup({ sessionTtlMs: 0 });
+      const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
+      const service = new SessionService({
+        store,
+        keys: async () => keys,
+        profile,
+        policy,
+        clock: clock.now,
+      });
+      const tokens = await service.login(USER);
+      clock.advance(310); // the token expired 10 s ago, inside the 30 s clock skew
+      await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+        outcome: 'unauthorized',
+        reason,
+      });
+    },
+  );
+
+  test('fails closed when the store is unreachable: the error propagates, nothing is decided', async () => {
+    const unreachable = localClient('http://127.0.0.1:9');
+    const deadStore = new DynamoDbSessionStore({ client: unreachable, tableName: 'any' });
+    const { service } = setup();
+    const tokens = await service.login(USER);
+    const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
+    const authenticator = new BearerAuthenticator({
+      verifier: new AccessTokenVerifier({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        ttlSeconds: 300,
+        keys: jwks.get,
+      }),
+      jwks,
+      sessions: new SessionCache({ store: deadStore, ttlMs: 1000 }),
+    });
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).rejects.toThrow();
+    unreachable.destroy();
+  });
+});
+
+describe('JWKS refresh on an unknown kid', () => {
+  test('re-loads once for a key published after the last load, at most once per interval', async () => {
+    let published = keys;
+    const { authenticator, clock, loads } = setup({ published: () => published });
+    const rotated = await generateKeySet({ now: Date.now() });
+    const service = new SessionService({
+      store,
+      keys: async () => rotated,
+      profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
+      clock: clock.now,
+    });
+    const tokens = await service.login(USER);
+    // Not published yet: one load at start, then the unknown kid is refused without a second load (interval).
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      reason: 'unknown_kid',
+    });
+    expect(loads()).toBe(1);
+    published = rotated;
+    clock.advance(5);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'authenticated',
+    });
+    expect(loads()).toBe(2);
+  });
+});
+
+describe('SessionCache', () => {
+  test('keeps at most maxEntries sessions, dropping the oldest', async () => {
+    const { service } = setup();
+    const cache = new SessionCache({ store, ttlMs: 60_000, maxEntries: 2 });
+    const sids = [];
+    for (let i = 0; i < 3; i++) sids.push((await service.login(USER)).sid);
+    for (const sid of sids) await cache.get(sid);
+    expect(cache.size).toBe(2);
+    expect((await cache.get(sids[0] ?? '')).cacheHit).toBe(false);
+    expect((await cache.get(sids[2] ?? '')).cacheHit).toBe(true);
+  });
+
+  test('caches absent sessions too, and nothing with a TTL of 0', async () => {
+    const cached = new SessionCache({ store, ttlMs: 60_000 });
+    await cached.get('absent-session-id-0000');
+    expect(await cached.get('absent-session-id-0000')).toEqual({ session: undefined, cacheHit: true });
+    const uncached = new SessionCache({ store, ttlMs: 0 });
+    await uncached.get('absent-session-id-0000');
+    expect(uncached.size).toBe(0);
+  });
+
+  test('fails on a negative TTL', () => {
+    expect(() => new SessionCache({ store, ttlMs: -1 })).toThrow(/ttlMs/);
+  });
+});
+
+describe('JwksCache', () => {
+  test('reports refused keys and shares one load between concurrent callers', async () => {
+    const rejected: unknown[] = [];
+    let loads = 0;
+    const jwks = new JwksCache({
+      load: async () => {
+        loads += 1;
+        return {
+          keys: [...toPublicJwks(keys).keys, { kty: 'oct', kid: 'symmetric', alg: 'HS256', k: 'AAAA' }],
+        };
+      },
+      onRejected: (kid) => rejected.push(kid),
+    });
+    await Promise.all([jwks.ensureFresh(), jwks.ensureFresh(), jwks.ensureFresh()]);
+    expect(loads).toBe(1);
+    expect(rejected).toEqual(['symmetric']);
+    expect(jwks.get('symmetric')).toBeUndefined();
+    expect(jwks.get(keys.signingKeys[0]?.kid ?? '')).toBeDefined();
+  });
+});

@@ -1,0 +1,153 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { createLogger } from '../../lambda/adapters/logger';
+import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
+import { AccessTokenVerifier } from '../../lambda/core/access-token';
+import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
+import { JwksCache } from '../../lambda/core/jwks-cache';
+import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { SessionCache } from '../../lambda/core/session-cache';
+import { SessionService } from '../../lambda/core/session-service';
+import { PROTECTED_ROUTES } from '../../lambda/routes';
+import { localClient } from '../../local/dynamodb-local';
+import { freshTable } from '../support/dynamodb';
+import { AUDIENCE, ISSUER } from '../support/fixtures';
+
+let client: DynamoDBClient;
+let store: DynamoDbSessionStore;
+let keys: KeySet;
+let service: SessionService;
+const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
+
+beforeAll(async () => {
+  const table = await freshTable();
+  client = table.client;
+  store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  keys = await generateKeySet({ now: Date.now() });
+  service = new SessionService({ store, keys: async () => keys, profile });
+});
+
+afterAll(() => client.destroy());
+
+const API = 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod';
+
+function handlerWith(sessionStore = store) {
+  const lines: string[] = [];
+  const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
+  const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get });
+  const authenticator = new BearerAuthenticator({
+    verifier,
+    jwks,
+    sessions: new SessionCache({ store: sessionStore, ttlMs: 1000 }),
+  });
+  const handler = createAuthorizerHandler({
+    authorizer: new Authorizer(authenticator, PROTECTED_ROUTES),
+    logger: createLogger('authorizer', (line) => lines.push(line)),
+  });
+  return { handler, lines };
+}
+
+function event(authorization: string | undefined, path = '/api/me'): APIGatewayRequestAuthorizerEvent {
+  return {
+    type: 'REQUEST',
+    methodArn: `${API}/GET${path}`,
+    resource: path,
+    path,
+    httpMethod: 'GET',
+    headers: authorization === undefined ? {} : { Authorization: authorization },
+    requestContext: { identity: { sourceIp: '198.51.100.7' } },
+  } as unknown as APIGatewayRequestAuthorizerEvent;
+}
+
+describe('authorizer handler', () => {
+  test('allows every route the policies allow and denies the rest, in one cacheable policy', async () => {
+    const { handler } = handlerWith();
+    const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
+    const result = await handler(event(`Bearer ${tokens.accessToken}`));
+    expect(result.principalId).toBe('handler-user');
+    expect(result.policyDocument.Statement).toEqual([
+      { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: [`${API}/GET/api/me`] },
+      { Action: 'execute-api:Invoke', Effect: 'Deny', Resource: [`${API}/GET/api/admin`] },
+    ]);
+    expect(result.context).toEqual({
+      sub: 'handler-user',
+      sid: tokens.sid,
+      scope: 'profile',
+      clientId: 'native',
+      policy: 'authenticated()',
+      reason: 'authenticated',
+    });
+  });
+
+  test('allows the admin route for the admin scope', async () => {
+    const { handler } = handlerWith();
+    const tokens = await service.login({ sub: 'handler-admin', clientId: 'native', scope: 'profile admin' });
+    const result = await handler(event(`Bearer ${tokens.accessToken}`, '/api/admin'));
+    expect(result.policyDocument.Statement).toEqual([
+      {
+        Action: 'execute-api:Invoke',
+        Effect: 'Allow',
+        Resource: [`${API}/GET/api/me`, `${API}/GET/api/admin`],
+      },
+    ]);
+  });
+
+  test('answers Unauthorized for a missing or bad token and logs why, never the token', async () => {
+    const { handler, lines } = handlerWith();
+    const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
+    const tampered = `${tokens.accessToken.slice(0, -2)}AA`;
+    await expect(handler(event(undefined))).rejects.toThrow(new RegExp(`^${UNAUTHORIZED}$`));
+    await expect(handler(event(`Bearer ${tampered}`))).rejects.toThrow(new RegExp(`^${UNAUTHORIZED}$`));
+    const decisions = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(decisions.map((line) => [line.decision, line.reason])).toEqual([
+      ['unauthorized', 'missing_token'],
+      ['unauthorized', 'bad_signature'],
+    ]);
+    expect(lines.join('\n')).not.toContain(tampered.split('.')[2]);
+  });
+
+  test('logs one decision line with who, which policy, why, latency and cache hit', async () => {
+    const { handler, lines } = handlerWith();
+    const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
+    await handler(event(`Bearer ${tokens.accessToken}`, '/api/admin'));
+    await handler(event(`Bearer ${tokens.accessToken}`, '/api/admin'));
+    const [first, second] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(first).toMatchObject({
+      message: 'authorizer decision',
+      route: 'GET /api/admin',
+      decision: 'deny',
+      reason: 'scope_missing:admin',
+      policy: 'requireScope(admin)',
+      sub: 'handler-user',
+      sid: tokens.sid,
+      kid: tokens.kid,
+      jti: tokens.jti,
+      cacheHit: false,
+    });
+    expect(typeof first?.latencyMs).toBe('number');
+    expect(second?.cacheHit).toBe(true);
+    expect(lines.join('\n')).not.toContain(tokens.accessToken.split('.')[2]);
+  });
+
+  test('fails closed with a non-Unauthorized error when DynamoDB is unreachable', async () => {
+    const unreachable = localClient('http://127.0.0.1:9');
+    const { handler, lines } = handlerWith(new DynamoDbSessionStore({ client: unreachable, tableName: 'x' }));
+    const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
+    const outcome = handler(event(`Bearer ${tokens.accessToken}`));
+    await expect(outcome).rejects.toThrow('AuthorizerDependencyFailure');
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      decision: 'error',
+      reason: 'dependency_unavailable',
+    });
+    unreachable.destroy();
+  });
+
+  test('refuses an event whose methodArn is malformed', async () => {
+    const { handler } = handlerWith();
+    const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
+    await expect(
+      handler({ ...event(`Bearer ${tokens.accessToken}`), methodArn: 'arn:aws:s3:::bucket' }),
+    ).rejects.toThrow(UNAUTHORIZED);
+  });
+});
