@@ -102,6 +102,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   }
 
   const server = createServer();
+  // Requests Node's parser refuses (oversized headers, bad framing) still get a JSON body.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 3000, host, resolve);
@@ -218,9 +231,11 @@ function buildHandlers(settings: HandlerSettings) {
     const match = issuerMatch ?? protectedMatch;
     if (match === undefined) {
       const allRoutes = [...ISSUER_ROUTES, ...PROTECTED_ROUTES];
-      const otherMethod = HTTP_METHODS.some((other) => matchRoute(allRoutes, other, path) !== undefined);
-      return otherMethod
-        ? sendError(response, 405, 'invalid_request', `method ${method} is not allowed here`)
+      const allowed = HTTP_METHODS.filter((other) => matchRoute(allRoutes, other, path) !== undefined);
+      return allowed.length > 0
+        ? sendError(response, 405, 'invalid_request', `method ${method} is not allowed here`, {
+            Allow: allowed.join(', '),
+          })
         : sendError(response, 404, 'not_found', 'no such route');
     }
     const body = await readBody(request, MAX_BODY_BYTES);

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Logger } from '../adapters/logger';
 import type { BearerAuthenticator } from '../core/authorizer';
 import type { ClientConfig, ClientRegistry } from '../core/clients';
-import { AccountLockedError, GrantError, InvalidRequestError } from '../core/errors';
+import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../core/errors';
 import type { SessionService, TokenSet } from '../core/session-service';
 import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
 
@@ -65,7 +65,12 @@ export function createIssuerHandler(
     'GET /.well-known/openid-configuration': async () =>
       json(200, discovery(deps.issuer), { 'Cache-Control': 'public, max-age=300' }),
   };
-  const knownPaths = new Set(Object.keys(routes).map((key) => key.slice(key.indexOf(' ') + 1)));
+  /** Resource path -> the methods it answers, for 405 and its `Allow` header (RFC 9110 section 15.5.6). */
+  const allowedMethods = new Map<string, string[]>();
+  for (const key of Object.keys(routes)) {
+    const [method = '', resource = ''] = key.split(' ');
+    allowedMethods.set(resource, [...(allowedMethods.get(resource) ?? []), method]);
+  }
 
   return async (event) => {
     const started = Date.now();
@@ -75,9 +80,12 @@ export function createIssuerHandler(
     try {
       const route = routes[key];
       if (route === undefined) {
-        throw knownPaths.has(event.resource)
-          ? new HttpError(405, 'invalid_request', `method ${event.httpMethod} is not allowed here`)
-          : new HttpError(404, 'not_found', 'no such route');
+        const allowed = allowedMethods.get(event.resource);
+        throw allowed === undefined
+          ? new HttpError(404, 'not_found', 'no such route')
+          : new HttpError(405, 'invalid_request', `method ${event.httpMethod} is not allowed here`, {
+              Allow: allowed.join(', '),
+            });
       }
       result = await route(event);
     } catch (error) {
@@ -117,6 +125,7 @@ export function toHttpError(error: unknown, route: string): HttpError {
       error.code === 'invalid_credentials' ? 'invalid username or password' : 'invalid grant';
     return new HttpError(status, 'invalid_grant', description);
   }
+  if (error instanceof TokenError) return invalidToken();
   if (isDependencyFailure(error)) {
     return new HttpError(503, 'temporarily_unavailable', 'try again shortly', { 'Retry-After': '1' });
   }
@@ -134,9 +143,15 @@ function isDependencyFailure(error: unknown): boolean {
   );
 }
 
+function invalidToken(): HttpError {
+  return new HttpError(401, 'invalid_token', 'the access token is missing or invalid', {
+    'WWW-Authenticate': 'Bearer error="invalid_token"',
+  });
+}
+
 function client(deps: IssuerDeps, clientId: string | undefined): ClientConfig {
   const found = deps.clients.get(clientId ?? 'native');
-  if (found === undefined) throw new HttpError(401, 'invalid_client', 'unknown client_id');
+  if (found === undefined) throw new HttpError(400, 'invalid_client', 'unknown client_id');
   return found;
 }
 
@@ -223,11 +238,7 @@ async function token(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<API
 
 async function bearer(deps: IssuerDeps, event: APIGatewayProxyEvent) {
   const result = await deps.authenticator.authenticate(header(event, 'authorization'));
-  if (result.outcome === 'unauthorized') {
-    throw new HttpError(401, 'invalid_token', 'the access token is missing or invalid', {
-      'WWW-Authenticate': 'Bearer error="invalid_token"',
-    });
-  }
+  if (result.outcome === 'unauthorized') throw invalidToken();
   return result;
 }
 
@@ -239,7 +250,11 @@ async function logout(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<AP
   }
   const hasBody = (event.body ?? '') !== '';
   const body = hasBody ? parseBody(event, 'form') : {};
-  const registered = client(deps, body.client_id);
+  // Without a client_id, a request that carries the refresh cookie comes from the cookie (web) client.
+  const registered = client(
+    deps,
+    body.client_id ?? (cookie(event, REFRESH_COOKIE) === undefined ? undefined : 'web'),
+  );
   const refreshToken = presentedRefreshToken(event, registered, body.refresh_token);
   if (refreshToken === undefined)
     throw new InvalidRequestError('a bearer token or a refresh token is required');

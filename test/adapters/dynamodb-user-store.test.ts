@@ -21,7 +21,8 @@ beforeAll(async () => {
 
 afterAll(() => client.destroy());
 
-const T0 = Date.UTC(2026, 10, 27);
+// The present: DynamoDB Local deletes items whose TTL has passed.
+const T0 = Math.floor(Date.now() / 1000) * 1000;
 const HASH = '$scrypt$ln=10,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
 /** A username of its own for each test. */

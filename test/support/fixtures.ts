@@ -2,7 +2,8 @@ import { generateKeySet, type KeySet, type SigningAlg } from '../../lambda/core/
 
 /** A clock the test moves by hand. */
 export class FrozenClock {
-  public constructor(public nowMs = Date.UTC(2026, 10, 27, 12, 0, 0)) {}
+  // Starts at the real present (whole second): DynamoDB Local runs TTL deletion, so items must not be born expired.
+  public constructor(public nowMs = Math.floor(Date.now() / 1000) * 1000) {}
   public readonly now = (): number => this.nowMs;
   public advance(seconds: number): void {
     this.nowMs += seconds * 1000;

@@ -1,0 +1,311 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
+import { createLogger } from '../../lambda/adapters/logger';
+import { AccessTokenVerifier } from '../../lambda/core/access-token';
+import { BearerAuthenticator } from '../../lambda/core/authorizer';
+import { ClientRegistry } from '../../lambda/core/clients';
+import { CredentialService } from '../../lambda/core/credentials';
+import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../../lambda/core/errors';
+import { JwksCache } from '../../lambda/core/jwks-cache';
+import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { SessionCache } from '../../lambda/core/session-cache';
+import { SessionService } from '../../lambda/core/session-service';
+import { HttpError } from '../../lambda/issuer/http';
+import { createIssuerHandler, toHttpError } from '../../lambda/issuer/issuer';
+import { localClient } from '../../local/dynamodb-local';
+import { freshTable } from '../support/dynamodb';
+import { AUDIENCE, ISSUER } from '../support/fixtures';
+
+let client: DynamoDBClient;
+let tableName: string;
+let keys: KeySet;
+
+beforeAll(async () => {
+  ({ client, tableName } = await freshTable());
+  keys = await generateKeySet({ now: Date.now() });
+  const credentials = new CredentialService({
+    users: new DynamoDbUserStore({ client, tableName }),
+    scrypt: { N: 2 ** 10 },
+  });
+  await credentials.createUser({
+    username: 'alice',
+    password: 'alice-password',
+    scope: 'profile',
+    userId: 'u-alice',
+  });
+});
+
+afterAll(() => client.destroy());
+
+function issuerWith(dynamo: DynamoDBClient = client) {
+  const lines: string[] = [];
+  const store = new DynamoDbSessionStore({ client: dynamo, tableName });
+  const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
+  const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
+  const handler = createIssuerHandler({
+    sessions: new SessionService({ store, keys: async () => keys, profile }),
+    credentials: new CredentialService({
+      users: new DynamoDbUserStore({ client: dynamo, tableName }),
+      scrypt: { N: 2 ** 10 },
+    }),
+    authenticator: new BearerAuthenticator({
+      verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get }),
+      jwks,
+      sessions: new SessionCache({ store, ttlMs: 0 }),
+    }),
+    publicJwks: async () => toPublicJwks(keys),
+    clients: new ClientRegistry([
+      { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: ['https://app.example.test'] },
+      { clientId: 'native', refreshTokenDelivery: 'body' },
+    ]),
+    issuer: ISSUER,
+    refreshCookieMaxAgeSeconds: 3600,
+    logger: createLogger('issuer', (line) => lines.push(line)),
+  });
+  return { handler, lines };
+}
+
+function event(
+  method: string,
+  resource: string,
+  options: {
+    body?: string;
+    headers?: Record<string, string>;
+    base64?: boolean;
+    path?: Record<string, string>;
+  } = {},
+): APIGatewayProxyEvent {
+  return {
+    httpMethod: method,
+    resource,
+    path: resource,
+    headers: options.headers ?? {},
+    body: options.body ?? null,
+    isBase64Encoded: options.base64 ?? false,
+    pathParameters: options.path ?? null,
+    requestContext: { identity: { sourceIp: '203.0.113.5' } },
+  } as unknown as APIGatewayProxyEvent;
+}
+
+const JSON_TYPE = { 'Content-Type': 'application/json' };
+const FORM_TYPE = { 'Content-Type': 'application/x-www-form-urlencoded' };
+
+async function login(handler: ReturnType<typeof issuerWith>['handler'], clientId = 'native') {
+  const response = await handler(
+    event('POST', '/auth/login', {
+      headers: { ...JSON_TYPE, 'User-Agent': 'jest' },
+      body: JSON.stringify({ username: 'alice', password: 'alice-password', client_id: clientId }),
+    }),
+  );
+  return { response, body: JSON.parse(response.body) as Record<string, string> };
+}
+
+describe('issuer handler', () => {
+  test('logs in with no-store headers and the refresh token in the body for a native client', async () => {
+    const { handler, lines } = issuerWith();
+    const { response, body } = await login(handler);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers).toMatchObject({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 300, scope: 'profile' });
+    expect(typeof body.refresh_token).toBe('string');
+    expect(lines.join('\n')).not.toContain(body.access_token);
+    expect(lines.join('\n')).not.toContain(body.refresh_token);
+  });
+
+  test('accepts a base64-encoded body as API Gateway sends binary payloads', async () => {
+    const { handler } = issuerWith();
+    const response = await handler(
+      event('POST', '/auth/login', {
+        headers: JSON_TYPE,
+        base64: true,
+        body: Buffer.from(JSON.stringify({ username: 'alice', password: 'alice-password' })).toString(
+          'base64',
+        ),
+      }),
+    );
+    expect(response.statusCode).toBe(200);
+  });
+
+  test('puts the web client refresh token only in a narrow HttpOnly cookie', async () => {
+    const { handler } = issuerWith();
+    const { response, body } = await login(handler, 'web');
+    expect(body.refresh_token).toBeUndefined();
+    const [cookie] = response.multiValueHeaders?.['Set-Cookie'] ?? [];
+    expect(String(cookie)).toMatch(
+      /^refresh_token=[A-Za-z0-9_-]{82}; Path=\/auth; Max-Age=3600; HttpOnly; Secure; SameSite=Strict$/,
+    );
+  });
+
+  test('refreshes from the cookie only with an allowed Origin', async () => {
+    const { handler } = issuerWith();
+    const { response } = await login(handler, 'web');
+    const cookie = String(response.multiValueHeaders?.['Set-Cookie']?.[0]).split(';')[0] ?? '';
+    const refresh = (origin?: string) =>
+      handler(
+        event('POST', '/auth/token', {
+          headers: { ...FORM_TYPE, Cookie: cookie, ...(origin === undefined ? {} : { Origin: origin }) },
+          body: 'grant_type=refresh_token&client_id=web',
+        }),
+      );
+    expect((await refresh()).statusCode).toBe(403);
+    expect((await refresh('https://evil.example')).statusCode).toBe(403);
+    expect((await refresh('https://app.example.test')).statusCode).toBe(200);
+  });
+
+  test('logs a web client out by its cookie alone, clearing the cookie', async () => {
+    const { handler } = issuerWith();
+    const { response } = await login(handler, 'web');
+    const cookie = String(response.multiValueHeaders?.['Set-Cookie']?.[0]).split(';')[0] ?? '';
+    const logout = await handler(
+      event('POST', '/auth/logout', { headers: { Cookie: cookie, Origin: 'https://app.example.test' } }),
+    );
+    expect(logout.statusCode).toBe(204);
+    expect(String(logout.multiValueHeaders?.['Set-Cookie']?.[0])).toMatch(
+      /^refresh_token=; Path=\/auth; Max-Age=0;/,
+    );
+    const refresh = await handler(
+      event('POST', '/auth/token', {
+        headers: { ...FORM_TYPE, Cookie: cookie, Origin: 'https://app.example.test' },
+        body: 'grant_type=refresh_token&client_id=web',
+      }),
+    );
+    expect(JSON.parse(refresh.body)).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  test.each([
+    ['a repeated parameter', 'grant_type=refresh_token&grant_type=refresh_token', 400, 'invalid_request'],
+    ['no grant_type', 'refresh_token=x', 400, 'invalid_request'],
+    ['another grant', 'grant_type=password', 400, 'unsupported_grant_type'],
+    ['no refresh token', 'grant_type=refresh_token', 400, 'invalid_request'],
+    ['a garbage refresh token', 'grant_type=refresh_token&refresh_token=abc', 400, 'invalid_grant'],
+    [
+      'a scope change',
+      `grant_type=refresh_token&refresh_token=${'A'.repeat(82)}&scope=admin`,
+      400,
+      'invalid_request',
+    ],
+    ['an unknown client', 'grant_type=refresh_token&refresh_token=x&client_id=nobody', 400, 'invalid_client'],
+  ])('answers a token request with %s by %i %s', async (_name, body, status, error) => {
+    const { handler } = issuerWith();
+    const response = await handler(event('POST', '/auth/token', { headers: FORM_TYPE, body }));
+    expect(response.statusCode).toBe(status);
+    expect(JSON.parse(response.body)).toMatchObject({ error });
+  });
+
+  test.each([
+    ['JSON to the form endpoint', '/auth/token', JSON_TYPE, '{}', 415],
+    ['a form to the JSON endpoint', '/auth/login', FORM_TYPE, 'username=a', 415],
+    ['a JSON array', '/auth/login', JSON_TYPE, '[]', 400],
+    ['a non-string field', '/auth/login', JSON_TYPE, '{"username":1,"password":"x"}', 400],
+    [
+      'a __proto__ member',
+      '/auth/login',
+      JSON_TYPE,
+      '{"__proto__":{"x":1},"username":"a","password":"b"}',
+      400,
+    ],
+    ['a missing password', '/auth/login', JSON_TYPE, '{"username":"alice"}', 400],
+    ['an oversized body', '/auth/login', JSON_TYPE, `{"username":"${'a'.repeat(17_000)}"}`, 413],
+  ])('refuses %s with a 4xx JSON body', async (_name, resource, headers, body, status) => {
+    const { handler } = issuerWith();
+    const response = await handler(event('POST', resource, { headers, body }));
+    expect(response.statusCode).toBe(status);
+    expect(JSON.parse(response.body)).toHaveProperty('error');
+  });
+
+  test('answers 404 for an unknown route and 405 for a wrong method', async () => {
+    const { handler } = issuerWith();
+    expect((await handler(event('GET', '/nope'))).statusCode).toBe(404);
+    const wrongMethod = await handler(event('GET', '/auth/login'));
+    expect(wrongMethod.statusCode).toBe(405);
+    expect(wrongMethod.headers?.Allow).toBe('POST');
+  });
+
+  test('requires a valid bearer token on the session routes, with WWW-Authenticate', async () => {
+    const { handler } = issuerWith();
+    const response = await handler(
+      event('GET', '/auth/sessions', { headers: { Authorization: 'Bearer x.y.z' } }),
+    );
+    expect(response.statusCode).toBe(401);
+    expect(response.headers?.['WWW-Authenticate']).toBe('Bearer error="invalid_token"');
+  });
+
+  test('revokes through RFC 7009 with an access token, then refuses it', async () => {
+    const { handler } = issuerWith();
+    const { body } = await login(handler);
+    const revoke = await handler(
+      event('POST', '/auth/revoke', {
+        headers: FORM_TYPE,
+        body: `token=${body.access_token}&token_type_hint=access_token&client_id=native`,
+      }),
+    );
+    expect(revoke.statusCode).toBe(200);
+    const after = await handler(
+      event('GET', '/auth/sessions', { headers: { Authorization: `Bearer ${body.access_token}` } }),
+    );
+    expect(after.statusCode).toBe(401);
+  });
+
+  test('refuses an unknown token_type_hint', async () => {
+    const { handler } = issuerWith();
+    const response = await handler(
+      event('POST', '/auth/revoke', { headers: FORM_TYPE, body: 'token=abc&token_type_hint=id_token' }),
+    );
+    expect(JSON.parse(response.body)).toMatchObject({ error: 'unsupported_token_type' });
+  });
+
+  test('answers 503 with Retry-After when DynamoDB is unreachable, and writes nothing', async () => {
+    const unreachable = localClient('http://127.0.0.1:9');
+    const { handler, lines } = issuerWith(unreachable);
+    const { response } = await login(handler);
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toBe('1');
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'try again shortly',
+    });
+    expect(lines.some((line) => line.includes('"level":"error"'))).toBe(true);
+    unreachable.destroy();
+  });
+
+  test('serves discovery and the public JWKS', async () => {
+    const { handler } = issuerWith();
+    const discovery = JSON.parse((await handler(event('GET', '/.well-known/openid-configuration'))).body);
+    expect(discovery).toMatchObject({
+      issuer: ISSUER,
+      jwks_uri: `${ISSUER}/.well-known/jwks.json`,
+      token_endpoint: `${ISSUER}/auth/token`,
+      revocation_endpoint: `${ISSUER}/auth/revoke`,
+    });
+    const jwks = (await handler(event('GET', '/.well-known/jwks.json'))).body;
+    expect(jwks).not.toContain('"d"');
+  });
+});
+
+describe('toHttpError', () => {
+  test.each([
+    [new InvalidRequestError('bad'), 'POST /auth/token', 400, 'invalid_request'],
+    [new GrantError('invalid_credentials', 'x'), 'POST /auth/login', 401, 'invalid_grant'],
+    [new GrantError('bad_mac', 'x'), 'POST /auth/token', 400, 'invalid_grant'],
+    [new AccountLockedError(30), 'POST /auth/login', 429, 'too_many_requests'],
+    [new HttpError(418, 'teapot', 'x'), 'GET /', 418, 'teapot'],
+    [
+      Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+      'POST /auth/login',
+      503,
+      'temporarily_unavailable',
+    ],
+    [new TokenError('expired', 'x'), 'GET /auth/sessions', 401, 'invalid_token'],
+    ['a string', 'GET /', 500, 'server_error'],
+  ])('maps %p on %s to %i %s', (error, route, status, code) => {
+    expect(toHttpError(error, route)).toMatchObject({ status, error: code });
+  });
+
+  test('sets Retry-After on a lock-out', () => {
+    expect(toHttpError(new AccountLockedError(42), 'POST /auth/login').headers).toEqual({
+      'Retry-After': '42',
+    });
+  });
+});
