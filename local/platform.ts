@@ -13,7 +13,8 @@ import { Authorizer, BearerAuthenticator } from '../lambda/core/authorizer';
 import { ClientRegistry } from '../lambda/core/clients';
 import { CredentialService } from '../lambda/core/credentials';
 import { JwksCache } from '../lambda/core/jwks-cache';
-import { type KeySet, toPublicJwks } from '../lambda/core/keys';
+import { cachedKeySource } from '../lambda/core/key-source';
+import { toPublicJwks } from '../lambda/core/keys';
 import {
   HTTP_METHODS,
   isValidRequestPath,
@@ -135,7 +136,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const handler = buildHandlers({
     url,
     keysPath,
-    initialKeys,
     client,
     jwksStore,
     credentials,
@@ -168,7 +168,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 interface HandlerSettings {
   readonly url: string;
   readonly keysPath: string;
-  readonly initialKeys: KeySet;
   readonly client: DynamoDBClient;
   readonly jwksStore: DynamoDbJwksStore;
   readonly credentials: CredentialService;
@@ -182,12 +181,7 @@ function buildHandlers(settings: HandlerSettings) {
   const { url, logger } = settings;
   const profile = { issuer: url, audience: `${url}/api`, ttlSeconds: settings.accessTokenTtlSeconds };
   const store = new DynamoDbSessionStore({ client: settings.client, tableName: TABLE_NAME });
-  let keys = { set: settings.initialKeys, readAt: Date.now() };
-  const keySource = async (): Promise<KeySet> => {
-    if (Date.now() - keys.readAt > KEY_CACHE_MS)
-      keys = { set: await readKeySet(settings.keysPath), readAt: Date.now() };
-    return keys.set;
-  };
+  const keySource = cachedKeySource({ load: () => readKeySet(settings.keysPath), ttlMs: KEY_CACHE_MS });
   const jwks = new JwksCache({
     load: () => settings.jwksStore.load(),
     ttlMs: KEY_CACHE_MS,

@@ -22,6 +22,19 @@ export class Env {
     return value;
   }
 
+  /** One of `allowed`, or the default when unset. */
+  public oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.source[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = allowed.find((candidate) => candidate === raw);
+    if (value === undefined) {
+      throw new TypeError(
+        `environment variable ${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return value;
+  }
+
   /** `true` or `false`, or the default when unset. */
   public bool(name: string, fallback: boolean): boolean {
     const raw = this.source[name];

@@ -29,6 +29,8 @@ export interface SigningKey {
   readonly state: KeyState;
   /** When the key was generated, epoch milliseconds. */
   readonly createdAt: number;
+  /** When the key started signing (became `current`), epoch milliseconds. */
+  readonly activatedAt?: number;
   /** When the key stopped signing (became `previous`), epoch milliseconds. */
   readonly retiredAt?: number;
   /** The private JWK, including `kid` and `alg`. */
@@ -104,7 +106,10 @@ export async function generateKeySet(options: {
 }): Promise<KeySet> {
   const alg = options.alg ?? 'ES256';
   const [current, next] = await Promise.all([
-    generateSigningKey(alg, { state: 'current', now: options.now }),
+    generateSigningKey(alg, { state: 'current', now: options.now }).then((key) => ({
+      ...key,
+      activatedAt: options.now,
+    })),
     generateSigningKey(alg, { state: 'next', now: options.now }),
   ]);
   return { signingKeys: [current, next], macKeys: [generateMacKey(options.now)] };

@@ -1,0 +1,201 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerRotationEvent } from 'aws-lambda';
+import type { Logger } from '../adapters/logger';
+import { AccessTokenMinter, AccessTokenVerifier } from '../core/access-token';
+import type { Clock } from '../core/clock';
+import { importJwks } from '../core/jws';
+import { type RotationPolicy, revokeKey, rotateKeySet, signingKeyAgeSeconds } from '../core/key-rotation';
+import { parseKeySet, serializeKeySet } from '../core/key-set-format';
+import { currentSigningKey, type KeySet, type PublicJwks, toPublicJwks } from '../core/keys';
+
+/** Where the public JWKS is published (the session table's JWKS item). */
+export interface JwksPublisher {
+  publish(jwks: PublicJwks, at: number): Promise<void>;
+  load(): Promise<unknown>;
+}
+
+/** Collaborators of the rotation handler. */
+export interface RotationDeps {
+  readonly secrets: SecretsManagerClient;
+  readonly jwks: JwksPublisher;
+  readonly policy: RotationPolicy;
+  readonly logger: Logger;
+  /** Publishes the signing-key age (Embedded Metric Format in Lambda). */
+  readonly metric: (name: 'SigningKeyAgeSeconds', value: number) => void;
+  readonly clock?: Clock;
+}
+
+/** An emergency rotation: rotate now and remove the named key at once. */
+export interface RevokeKeyEvent {
+  readonly action: 'revoke';
+  readonly SecretId: string;
+  readonly kid: string;
+  /** Version id of the new secret version; a retry with the same token does no harm. */
+  readonly ClientRequestToken: string;
+}
+
+const AWSCURRENT = 'AWSCURRENT';
+const AWSPENDING = 'AWSPENDING';
+/** Issuer and audience of the test token `testSecret` signs: never accepted anywhere else. */
+const TEST_PROFILE = {
+  issuer: 'urn:hybrid-auth:rotation-test',
+  audience: 'urn:hybrid-auth:rotation-test',
+  ttlSeconds: 60,
+};
+
+/**
+ * The Secrets Manager rotation function (DESIGN.md "Keys and rotation"), the four steps as the service
+ * calls them, each idempotent on retries; the client request token is the pending version's id.
+ *
+ * - `createSecret`: derives the rotated key set from AWSCURRENT and stores it as AWSPENDING (a pending
+ *   version that already exists is reused).
+ * - `setSecret`: publishes the pending set's public JWKS (next, current and every kept previous) to the
+ *   table, so every verifier knows the new keys **before** any token is signed with them.
+ * - `testSecret`: signs a test token with the pending `current` key and verifies it against the JWKS read
+ *   back from the table.
+ * - `finishSecret`: moves AWSCURRENT to the pending version (the issuer starts signing with the new key
+ *   within its cache TTL) and publishes the key-age metric.
+ *
+ * The same function takes a {@link RevokeKeyEvent} for the emergency path: it runs the four steps with a
+ * set from which the compromised key is removed.
+ */
+export function createRotationHandler(deps: RotationDeps) {
+  const clock = deps.clock ?? Date.now;
+  const readVersion = async (secretId: string, options: { versionId?: string; stage?: string }) => {
+    const { SecretString } = await deps.secrets.send(
+      new GetSecretValueCommand({
+        SecretId: secretId,
+        ...(options.versionId === undefined ? {} : { VersionId: options.versionId }),
+        ...(options.stage === undefined ? {} : { VersionStage: options.stage }),
+      }),
+    );
+    if (SecretString === undefined) throw new TypeError(`secret ${secretId} has no string value`);
+    return parseKeySet(SecretString, `secret version ${options.versionId ?? options.stage}`);
+  };
+
+  const steps = {
+    /** Stores the rotated set as AWSPENDING unless the pending version exists already. */
+    createSecret: async (secretId: string, token: string, derive: (current: KeySet) => Promise<KeySet>) => {
+      const current = await readVersion(secretId, { stage: AWSCURRENT });
+      try {
+        await readVersion(secretId, { versionId: token, stage: AWSPENDING });
+        deps.logger.info('rotation step', { step: 'createSecret', outcome: 'pending version exists' });
+        return;
+      } catch (error) {
+        if (!(error instanceof ResourceNotFoundException)) throw error;
+      }
+      const pending = await derive(current);
+      await deps.secrets.send(
+        new PutSecretValueCommand({
+          SecretId: secretId,
+          ClientRequestToken: token,
+          SecretString: serializeKeySet(pending),
+          VersionStages: [AWSPENDING],
+        }),
+      );
+      deps.logger.info('rotation step', {
+        step: 'createSecret',
+        outcome: 'pending version created',
+        currentKid: currentSigningKey(pending).kid,
+        keys: pending.signingKeys.length,
+        macKeys: pending.macKeys.length,
+      });
+    },
+    /** Publishes the pending set's public JWKS. Idempotent: the same set publishes the same document. */
+    setSecret: async (secretId: string, token: string) => {
+      const pending = await readVersion(secretId, { versionId: token, stage: AWSPENDING });
+      await deps.jwks.publish(toPublicJwks(pending), clock());
+      deps.logger.info('rotation step', { step: 'setSecret', outcome: 'jwks published' });
+    },
+    /** Signs with the pending current key and verifies against the published JWKS. */
+    testSecret: async (secretId: string, token: string) => {
+      const pending = await readVersion(secretId, { versionId: token, stage: AWSPENDING });
+      const published = importJwks(await deps.jwks.load());
+      for (const key of pending.signingKeys) {
+        if (!published.keys.has(key.kid)) throw new Error(`key ${key.kid} (${key.state}) is not published`);
+      }
+      const minted = await new AccessTokenMinter(TEST_PROFILE, clock).mint(currentSigningKey(pending), {
+        sub: 'rotation-test',
+        sid: 'rotation-test',
+        clientId: 'rotation-test',
+        scope: '',
+      });
+      new AccessTokenVerifier({ ...TEST_PROFILE, clock, keys: (kid) => published.keys.get(kid) }).verify(
+        minted.token,
+      );
+      deps.logger.info('rotation step', { step: 'testSecret', outcome: 'verified', kid: minted.kid });
+    },
+    /** Moves AWSCURRENT to the pending version (a no-op when it is there already). */
+    finishSecret: async (secretId: string, token: string) => {
+      const { VersionIdsToStages = {} } = await deps.secrets.send(
+        new DescribeSecretCommand({ SecretId: secretId }),
+      );
+      const currentVersion = Object.entries(VersionIdsToStages).find(([, stages]) =>
+        stages.includes(AWSCURRENT),
+      )?.[0];
+      if (currentVersion !== token) {
+        await deps.secrets.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: AWSCURRENT,
+            MoveToVersionId: token,
+            ...(currentVersion === undefined ? {} : { RemoveFromVersionId: currentVersion }),
+          }),
+        );
+      }
+      const finished = await readVersion(secretId, { stage: AWSCURRENT });
+      deps.metric('SigningKeyAgeSeconds', signingKeyAgeSeconds(finished, clock()));
+      deps.logger.info('rotation step', {
+        step: 'finishSecret',
+        outcome: currentVersion === token ? 'already current' : 'current moved',
+        kid: currentSigningKey(finished).kid,
+      });
+    },
+  };
+
+  const scheduled = (current: KeySet) => rotateKeySet(current, clock(), deps.policy);
+
+  return async (event: SecretsManagerRotationEvent | RevokeKeyEvent): Promise<void> => {
+    if ('action' in event) {
+      if (event.action !== 'revoke' || typeof event.kid !== 'string') throw new TypeError('unknown action');
+      const revoke = (current: KeySet) => revokeKey(current, event.kid, clock(), deps.policy);
+      deps.logger.warn('emergency key revocation', { kid: event.kid });
+      await steps.createSecret(event.SecretId, event.ClientRequestToken, revoke);
+      await steps.setSecret(event.SecretId, event.ClientRequestToken);
+      await steps.testSecret(event.SecretId, event.ClientRequestToken);
+      await steps.finishSecret(event.SecretId, event.ClientRequestToken);
+      return;
+    }
+    const { SecretId: secretId, ClientRequestToken: token, Step: step } = event;
+    const { RotationEnabled, VersionIdsToStages = {} } = await deps.secrets.send(
+      new DescribeSecretCommand({ SecretId: secretId }),
+    );
+    if (RotationEnabled === false) throw new Error(`rotation is not enabled on secret ${secretId}`);
+    const stages = VersionIdsToStages[token];
+    if (stages === undefined) throw new Error(`secret version ${token} has no stage for rotation`);
+    if (stages.includes(AWSCURRENT)) {
+      deps.logger.info('rotation step', { step, outcome: 'version already current' });
+      return;
+    }
+    if (!stages.includes(AWSPENDING)) throw new Error(`secret version ${token} is not AWSPENDING`);
+    switch (step) {
+      case 'createSecret':
+        return steps.createSecret(secretId, token, scheduled);
+      case 'setSecret':
+        return steps.setSecret(secretId, token);
+      case 'testSecret':
+        return steps.testSecret(secretId, token);
+      case 'finishSecret':
+        return steps.finishSecret(secretId, token);
+      default:
+        throw new TypeError(`unknown rotation step ${String(step)}`);
+    }
+  };
+}
