@@ -1,3 +1,4 @@
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -78,10 +79,13 @@ const ISSUER_ROUTES: readonly RoutePattern[] = [
   { method: 'GET', path: '/.well-known/openid-configuration' },
 ];
 
+/** The file (in the data directory) that says where a running platform's table is. */
+export const PLATFORM_STATE_FILE = 'platform.json';
+
 const LOCAL_API = 'arn:aws:execute-api:us-east-1:000000000000:local00api/local';
 const TABLE_NAME = 'hybrid-auth-local';
 /** How long the issuer reuses the key file it read: `npm run rotate-keys` takes effect within this. */
-const KEY_CACHE_MS = 2_000;
+export const KEY_CACHE_MS = 2_000;
 
 /**
  * Starts the whole platform on one machine: DynamoDB Local, the table, the demo users, the key set, and
@@ -95,7 +99,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   let dynamo: DynamoDbLocal | undefined;
   if (options.dynamoDbEndpoint === undefined) dynamo = await startDynamoDbLocal();
-  const client = localClient(options.dynamoDbEndpoint ?? dynamo?.endpoint ?? '');
+  const endpoint = options.dynamoDbEndpoint ?? dynamo?.endpoint ?? '';
+  const client = localClient(endpoint);
   try {
     await createTable(client, TABLE_NAME);
   } catch (error) {
@@ -125,6 +130,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
   const logger = createLogger('local', write);
   const { keys: initialKeys } = await loadOrCreateKeySet(keysPath, Date.now());
+  // Tells `npm run rotate-keys` where this platform's table is, so it can publish the rotated JWKS.
+  const statePath = join(dataDir, PLATFORM_STATE_FILE);
+  await writeFile(
+    statePath,
+    `${JSON.stringify({ url, dynamoDbEndpoint: endpoint, tableName: TABLE_NAME, pid: process.pid })}\n`,
+  );
   const jwksStore = new DynamoDbJwksStore(client, TABLE_NAME);
   await jwksStore.publish(toPublicJwks(initialKeys), Date.now());
 
@@ -161,6 +172,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       await new Promise<void>((resolve) => server.close(() => resolve()));
       client.destroy();
       await dynamo?.stop();
+      await rm(statePath, { force: true });
     },
   };
 }
