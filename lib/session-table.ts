@@ -1,10 +1,28 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, type ITableV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  Billing,
+  type ITableV2,
+  MultiRegionConsistency,
+  TableV2,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 
 /** Properties of {@link SessionTable}. */
 export interface SessionTableProps {
+  /**
+   * The table's physical name. Replica regions find their replica by it, so every region's stack must agree
+   * on it without a cross-region reference.
+   * @default a CloudFormation-generated name (single-region use)
+   */
+  readonly tableName?: string;
+  /**
+   * `eventual` (MREC, last writer wins, about a second of replication lag) or `strong` (MRSC: exactly three
+   * regions of one region set, strongly consistent reads everywhere).
+   * @default 'eventual'
+   */
+  readonly consistency?: 'eventual' | 'strong';
   /**
    * Regions that hold a replica besides the stack's own (the global table's other regions).
    * @default [] (a single-region table)
@@ -37,7 +55,15 @@ export class SessionTable extends Construct {
   public constructor(scope: Construct, id: string, props: SessionTableProps = {}) {
     super(scope, id);
     const index = TABLE_SCHEMA.bySubjectIndex;
+    const replicaRegions = props.replicaRegions ?? [];
+    if (props.consistency === 'strong' && replicaRegions.length !== 2) {
+      throw new TypeError(
+        `SessionTable: consistency 'strong' (MRSC) needs exactly two replica regions besides the stack's, got ${replicaRegions.length}`,
+      );
+    }
     this.table = new TableV2(this, 'Table', {
+      ...(props.tableName === undefined ? {} : { tableName: props.tableName }),
+      ...(props.consistency === 'strong' ? { multiRegionConsistency: MultiRegionConsistency.STRONG } : {}),
       partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
       billing: Billing.onDemand(),
       timeToLiveAttribute: TABLE_SCHEMA.timeToLiveAttribute,
@@ -51,7 +77,7 @@ export class SessionTable extends Construct {
           sortKey: { name: index.sortKey, type: AttributeType.NUMBER },
         },
       ],
-      replicas: (props.replicaRegions ?? []).map((region) => ({ region })),
+      replicas: replicaRegions.map((region) => ({ region })),
     });
   }
 }

@@ -39,6 +39,12 @@ export function serializeKeySet(set: KeySet): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 
+/**
+ * The value a deployment stores in a new secret (CloudFormation cannot generate signing keys): the first
+ * rotation, which the stack triggers at once, replaces it with a fresh key set.
+ */
+export const UNINITIALIZED_SECRET = '{"uninitialized":true}';
+
 const STATES = new Set<unknown>(['next', 'current', 'previous']);
 
 /**

@@ -12,8 +12,8 @@ import { AccessTokenMinter, AccessTokenVerifier } from '../core/access-token';
 import type { Clock } from '../core/clock';
 import { importJwks } from '../core/jws';
 import { type RotationPolicy, revokeKey, rotateKeySet, signingKeyAgeSeconds } from '../core/key-rotation';
-import { parseKeySet, serializeKeySet } from '../core/key-set-format';
-import { currentSigningKey, type KeySet, type PublicJwks, toPublicJwks } from '../core/keys';
+import { parseKeySet, serializeKeySet, UNINITIALIZED_SECRET } from '../core/key-set-format';
+import { currentSigningKey, generateKeySet, type KeySet, type PublicJwks, toPublicJwks } from '../core/keys';
 
 /** Where the public JWKS is published (the session table's JWKS item). */
 export interface JwksPublisher {
@@ -82,8 +82,8 @@ export function createRotationHandler(deps: RotationDeps) {
 
   const steps = {
     /** Stores the rotated set as AWSPENDING unless the pending version exists already. */
-    createSecret: async (secretId: string, token: string, derive: (current: KeySet) => Promise<KeySet>) => {
-      const current = await readVersion(secretId, { stage: AWSCURRENT });
+    createSecret: async (secretId: string, token: string, derive: (current: KeySet | undefined) => Promise<KeySet>) => {
+      const current = await readCurrentOrPlaceholder(secretId);
       try {
         await readVersion(secretId, { versionId: token, stage: AWSPENDING });
         deps.logger.info('rotation step', { step: 'createSecret', outcome: 'pending version exists' });
@@ -160,12 +160,29 @@ export function createRotationHandler(deps: RotationDeps) {
     },
   };
 
-  const scheduled = (current: KeySet) => rotateKeySet(current, clock(), deps.policy);
+  /** AWSCURRENT, or `undefined` while it still holds the deployment's {@link UNINITIALIZED_SECRET} placeholder. */
+  const readCurrentOrPlaceholder = async (secretId: string): Promise<KeySet | undefined> => {
+    const { SecretString } = await deps.secrets.send(
+      new GetSecretValueCommand({ SecretId: secretId, VersionStage: AWSCURRENT }),
+    );
+    if (SecretString === UNINITIALIZED_SECRET) return undefined;
+    if (SecretString === undefined) throw new TypeError(`secret ${secretId} has no string value`);
+    return parseKeySet(SecretString, 'secret version AWSCURRENT');
+  };
+
+  // The first rotation (right after deployment) replaces the placeholder with a fresh key set.
+  const scheduled = (current: KeySet | undefined) =>
+    current === undefined
+      ? generateKeySet({ alg: deps.policy.alg ?? 'ES256', now: clock() })
+      : rotateKeySet(current, clock(), deps.policy);
 
   return async (event: SecretsManagerRotationEvent | RevokeKeyEvent): Promise<void> => {
     if ('action' in event) {
       if (event.action !== 'revoke' || typeof event.kid !== 'string') throw new TypeError('unknown action');
-      const revoke = (current: KeySet) => revokeKey(current, event.kid, clock(), deps.policy);
+      const revoke = (current: KeySet | undefined) => {
+        if (current === undefined) throw new Error('the secret holds no key set yet: nothing to revoke');
+        return revokeKey(current, event.kid, clock(), deps.policy);
+      };
       deps.logger.warn('emergency key revocation', { kid: event.kid });
       await steps.createSecret(event.SecretId, event.ClientRequestToken, revoke);
       await steps.setSecret(event.SecretId, event.ClientRequestToken);

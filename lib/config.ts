@@ -1,0 +1,346 @@
+import { Duration, Token } from 'aws-cdk-lib';
+import type { ClientConfig } from '../lambda/core/clients';
+import type { SigningAlg } from '../lambda/core/keys';
+
+/** How replicas agree: MREC (eventual, last writer wins) or MRSC (strong, three regions of one region set). */
+export type ConsistencyMode = 'eventual' | 'strong';
+
+/** The platform's whole configuration, validated. Every time is a `Duration`. */
+export interface HybridAuthConfig {
+  /** Prefix of the few physical names that regions must agree on (secret name, KMS alias). */
+  readonly name: string;
+  readonly primaryRegion: string;
+  readonly replicaRegions: readonly string[];
+  readonly consistency: ConsistencyMode;
+  readonly signingAlg: SigningAlg;
+  /**
+   * The `iss` of every token and the base of the discovery document. Every region must share it (a custom
+   * domain with latency routing in front of the regional APIs); without it each region uses its own API URL
+   * and tokens are accepted only in the region that issued them.
+   */
+  readonly issuerUrl?: string;
+  /** The `aud` of every access token. */
+  readonly audience: string;
+  readonly accessTokenTtl: Duration;
+  readonly clockSkew: Duration;
+  readonly sessionIdleTimeout: Duration;
+  readonly sessionAbsoluteLifetime: Duration;
+  readonly refreshGrace: Duration;
+  readonly keyRotationInterval: Duration;
+  /** How long issuers cache the private key set (also extends how long retired keys are kept). */
+  readonly issuerKeyCacheTtl: Duration;
+  /** Total time a revocation may take to reach every authorizer. */
+  readonly revocationBudget: Duration;
+  /** API Gateway's authorizer result cache TTL (0 disables it). Never the 5-minute API Gateway default. */
+  readonly authorizerCacheTtl: Duration;
+  /** The authorizer's in-memory session cache TTL. */
+  readonly sessionCacheTtl: Duration;
+  /** The replication lag the budget allows for (MREC); 0 under MRSC, whose reads are strongly consistent. */
+  readonly expectedReplicationLag: Duration;
+  readonly clients: readonly ClientConfig[];
+  /** Where alarms are e-mailed; none subscribes nobody (the SNS topic still exists). */
+  readonly alarmEmail?: string;
+  /** WAF rate-based limits, requests per source IP per 5 minutes. */
+  readonly waf: { readonly loginLimit: number; readonly authLimit: number };
+  /** API Gateway stage throttling. */
+  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Whether the sample `/api/me` and `/api/admin` backends are deployed. */
+  readonly sampleBackends: boolean;
+}
+
+/** The documented defaults (README "Configuration"). */
+export const DEFAULT_CONFIG: HybridAuthConfig = {
+  name: 'hybrid-auth',
+  primaryRegion: 'us-east-1',
+  replicaRegions: ['us-east-2', 'us-west-2'],
+  consistency: 'eventual',
+  signingAlg: 'ES256',
+  audience: 'hybrid-auth-api',
+  accessTokenTtl: Duration.minutes(5),
+  clockSkew: Duration.seconds(30),
+  sessionIdleTimeout: Duration.days(1),
+  sessionAbsoluteLifetime: Duration.days(7),
+  refreshGrace: Duration.seconds(10),
+  keyRotationInterval: Duration.days(30),
+  issuerKeyCacheTtl: Duration.minutes(5),
+  revocationBudget: Duration.seconds(5),
+  authorizerCacheTtl: Duration.seconds(2),
+  sessionCacheTtl: Duration.seconds(1),
+  expectedReplicationLag: Duration.seconds(2),
+  clients: [
+    { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [] },
+    { clientId: 'native', refreshTokenDelivery: 'body' },
+  ],
+  waf: { loginLimit: 100, authLimit: 1000 },
+  throttling: { rateLimit: 500, burstLimit: 1000 },
+  sampleBackends: true,
+};
+
+/** MRSC region sets: a strongly consistent global table's three regions must come from one of these. */
+export const MRSC_REGION_SETS: Readonly<Record<string, readonly string[]>> = {
+  US: ['us-east-1', 'us-east-2', 'us-west-2'],
+  EU: ['eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1'],
+  AP: ['ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3'],
+};
+
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+
+/** A configuration error: says what was given and what is allowed. */
+export class ConfigError extends Error {
+  public override readonly name = 'ConfigError';
+}
+
+function fail(key: string, given: unknown, allowed: string): never {
+  throw new ConfigError(`hybrid-auth config: ${key} is ${JSON.stringify(given)}; allowed: ${allowed}`);
+}
+
+function seconds(
+  raw: Record<string, unknown>,
+  key: string,
+  fallback: Duration,
+  min: number,
+  max: number,
+): Duration {
+  const value = raw[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(key, value, `an integer number of seconds from ${min} to ${max}`);
+  }
+  return Duration.seconds(value);
+}
+
+function positiveInt(
+  raw: Record<string, unknown>,
+  key: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = raw[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(key, value, `an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+const KNOWN_KEYS = new Set([
+  'name',
+  'primaryRegion',
+  'replicaRegions',
+  'consistency',
+  'signingAlg',
+  'issuerUrl',
+  'audience',
+  'accessTokenTtlSeconds',
+  'clockSkewSeconds',
+  'sessionIdleTimeoutSeconds',
+  'sessionAbsoluteLifetimeSeconds',
+  'refreshGraceSeconds',
+  'keyRotationIntervalDays',
+  'issuerKeyCacheTtlSeconds',
+  'revocationBudgetSeconds',
+  'authorizerCacheTtlSeconds',
+  'sessionCacheTtlSeconds',
+  'expectedReplicationLagSeconds',
+  'clients',
+  'allowedOrigins',
+  'alarmEmail',
+  'wafLoginLimit',
+  'wafAuthLimit',
+  'throttlingRateLimit',
+  'throttlingBurstLimit',
+  'sampleBackends',
+]);
+
+/**
+ * Reads and validates the configuration (the `hybrid-auth` object of cdk.json's context, or `-c
+ * hybrid-auth='{...}'`): unknown keys, wrong types, out-of-range values, MRSC region rules and a blown
+ * revocation budget all fail synth with a message naming the value given and what is allowed.
+ */
+export function loadConfig(input: unknown): HybridAuthConfig {
+  const raw = (typeof input === 'string' ? JSON.parse(input) : (input ?? {})) as Record<string, unknown>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) fail('the configuration', raw, 'an object');
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(key)) fail(key, raw[key], `one of the keys ${[...KNOWN_KEYS].join(', ')}`);
+  }
+  const d = DEFAULT_CONFIG;
+  const name = raw.name ?? d.name;
+  if (typeof name !== 'string' || !NAME.test(name))
+    fail('name', name, 'lowercase letters, digits and -, 3 to 32');
+  const primaryRegion = raw.primaryRegion ?? d.primaryRegion;
+  if (typeof primaryRegion !== 'string' || !REGION.test(primaryRegion))
+    fail('primaryRegion', primaryRegion, 'an AWS region such as us-east-1');
+  const replicaRegions = raw.replicaRegions ?? d.replicaRegions;
+  if (
+    !Array.isArray(replicaRegions) ||
+    replicaRegions.some((r) => typeof r !== 'string' || !REGION.test(r))
+  ) {
+    fail('replicaRegions', replicaRegions, 'a list of AWS regions');
+  }
+  const regions = [primaryRegion, ...(replicaRegions as string[])];
+  if (new Set(regions).size !== regions.length)
+    fail('replicaRegions', replicaRegions, 'regions other than the primary, each once');
+  const consistency = raw.consistency ?? d.consistency;
+  if (consistency !== 'eventual' && consistency !== 'strong')
+    fail('consistency', consistency, '"eventual" (MREC) or "strong" (MRSC)');
+  if (consistency === 'strong') {
+    const set = Object.entries(MRSC_REGION_SETS).find(([, members]) => members.includes(primaryRegion));
+    if (regions.length !== 3 || set === undefined || !regions.every((r) => set[1].includes(r))) {
+      fail(
+        'primaryRegion + replicaRegions',
+        regions,
+        `with consistency "strong", exactly three regions of one region set (${Object.entries(
+          MRSC_REGION_SETS,
+        )
+          .map(([k, v]) => `${k}: ${v.join(', ')}`)
+          .join('; ')})`,
+      );
+    }
+  }
+  const signingAlg = raw.signingAlg ?? d.signingAlg;
+  if (signingAlg !== 'ES256' && signingAlg !== 'EdDSA') fail('signingAlg', signingAlg, '"ES256" or "EdDSA"');
+
+  const issuerUrl = raw.issuerUrl;
+  if (
+    issuerUrl !== undefined &&
+    (typeof issuerUrl !== 'string' ||
+      !/^https:\/\/[a-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~/-]*)?$/.test(issuerUrl) ||
+      issuerUrl.endsWith('/'))
+  ) {
+    fail('issuerUrl', issuerUrl, 'an https URL without a trailing slash');
+  }
+  const audience = raw.audience ?? d.audience;
+  if (typeof audience !== 'string' || audience.length === 0 || audience.length > 256)
+    fail('audience', audience, 'a string of 1 to 256 characters');
+  const accessTokenTtl = seconds(raw, 'accessTokenTtlSeconds', d.accessTokenTtl, 60, 3600);
+  const sessionIdleTimeout = seconds(raw, 'sessionIdleTimeoutSeconds', d.sessionIdleTimeout, 300, 31_536_000);
+  const sessionAbsoluteLifetime = seconds(
+    raw,
+    'sessionAbsoluteLifetimeSeconds',
+    d.sessionAbsoluteLifetime,
+    3600,
+    31_536_000,
+  );
+  if (sessionIdleTimeout.toSeconds() <= accessTokenTtl.toSeconds()) {
+    fail(
+      'sessionIdleTimeoutSeconds',
+      sessionIdleTimeout.toSeconds(),
+      `more than accessTokenTtlSeconds (${accessTokenTtl.toSeconds()})`,
+    );
+  }
+  if (sessionAbsoluteLifetime.toSeconds() < sessionIdleTimeout.toSeconds()) {
+    fail(
+      'sessionAbsoluteLifetimeSeconds',
+      sessionAbsoluteLifetime.toSeconds(),
+      `at least sessionIdleTimeoutSeconds (${sessionIdleTimeout.toSeconds()})`,
+    );
+  }
+  const rotationDays = positiveInt(raw, 'keyRotationIntervalDays', d.keyRotationInterval.toDays(), 1, 365);
+
+  const config: HybridAuthConfig = {
+    name,
+    primaryRegion,
+    replicaRegions: replicaRegions as string[],
+    consistency,
+    signingAlg,
+    ...(issuerUrl === undefined ? {} : { issuerUrl: issuerUrl as string }),
+    audience,
+    accessTokenTtl,
+    clockSkew: seconds(raw, 'clockSkewSeconds', d.clockSkew, 0, 300),
+    sessionIdleTimeout,
+    sessionAbsoluteLifetime,
+    refreshGrace: seconds(raw, 'refreshGraceSeconds', d.refreshGrace, 0, 60),
+    keyRotationInterval: Duration.days(rotationDays),
+    issuerKeyCacheTtl: seconds(raw, 'issuerKeyCacheTtlSeconds', d.issuerKeyCacheTtl, 1, 3600),
+    revocationBudget: seconds(raw, 'revocationBudgetSeconds', d.revocationBudget, 1, 3600),
+    authorizerCacheTtl: seconds(raw, 'authorizerCacheTtlSeconds', d.authorizerCacheTtl, 0, 3600),
+    sessionCacheTtl: seconds(raw, 'sessionCacheTtlSeconds', d.sessionCacheTtl, 0, 300),
+    expectedReplicationLag: seconds(
+      raw,
+      'expectedReplicationLagSeconds',
+      consistency === 'strong' ? Duration.seconds(0) : d.expectedReplicationLag,
+      0,
+      600,
+    ),
+    clients: clientsOf(raw),
+    ...(raw.alarmEmail === undefined ? {} : { alarmEmail: emailOf(raw.alarmEmail) }),
+    waf: {
+      loginLimit: positiveInt(raw, 'wafLoginLimit', d.waf.loginLimit, 10, 2_000_000_000),
+      authLimit: positiveInt(raw, 'wafAuthLimit', d.waf.authLimit, 10, 2_000_000_000),
+    },
+    throttling: {
+      rateLimit: positiveInt(raw, 'throttlingRateLimit', d.throttling.rateLimit, 1, 10_000),
+      burstLimit: positiveInt(raw, 'throttlingBurstLimit', d.throttling.burstLimit, 1, 5_000),
+    },
+    sampleBackends: booleanOf(raw, 'sampleBackends', d.sampleBackends),
+  };
+  checkRevocationBudget(config);
+  return config;
+}
+
+/**
+ * The revocation budget: a revoked session may still pass for the authorizer cache TTL plus the in-memory
+ * session cache TTL plus the replication lag. Their sum must fit the budget.
+ *
+ * @throws {ConfigError} with the three terms and the budget.
+ */
+export function checkRevocationBudget(config: HybridAuthConfig): void {
+  const parts = [config.authorizerCacheTtl, config.sessionCacheTtl, config.expectedReplicationLag];
+  if (parts.some((part) => Token.isUnresolved(part))) return;
+  const total = parts.reduce((sum, part) => sum + part.toSeconds(), 0);
+  const budget = config.revocationBudget.toSeconds();
+  if (total > budget) {
+    throw new ConfigError(
+      `hybrid-auth config: the revocation budget is ${budget} s, but authorizer cache ${config.authorizerCacheTtl.toSeconds()} s + ` +
+        `session cache ${config.sessionCacheTtl.toSeconds()} s + replication lag ${config.expectedReplicationLag.toSeconds()} s = ${total} s; ` +
+        'lower a cache TTL or raise revocationBudgetSeconds',
+    );
+  }
+}
+
+function clientsOf(raw: Record<string, unknown>): readonly ClientConfig[] {
+  const origins = raw.allowedOrigins ?? [];
+  if (
+    !Array.isArray(origins) ||
+    origins.some((o) => typeof o !== 'string' || !/^https:\/\/[a-z0-9.-]+(:\d{1,5})?$/i.test(o))
+  ) {
+    fail('allowedOrigins', origins, 'a list of https://host[:port] origins');
+  }
+  if (raw.clients === undefined) {
+    return DEFAULT_CONFIG.clients.map((client) =>
+      client.refreshTokenDelivery === 'cookie' ? { ...client, allowedOrigins: origins as string[] } : client,
+    );
+  }
+  const clients = raw.clients;
+  if (!Array.isArray(clients) || clients.length === 0)
+    fail('clients', clients, 'a non-empty list of clients');
+  return clients.map((client, index) => {
+    const c = client as Partial<ClientConfig>;
+    if (typeof c?.clientId !== 'string' || !/^[a-z0-9_-]{1,64}$/.test(c.clientId)) {
+      fail(`clients[${index}].clientId`, c?.clientId, '[a-z0-9_-]{1,64}');
+    }
+    if (c.refreshTokenDelivery !== 'cookie' && c.refreshTokenDelivery !== 'body') {
+      fail(`clients[${index}].refreshTokenDelivery`, c.refreshTokenDelivery, '"cookie" or "body"');
+    }
+    return {
+      clientId: c.clientId,
+      refreshTokenDelivery: c.refreshTokenDelivery,
+      allowedOrigins: c.allowedOrigins ?? (origins as string[]),
+    };
+  });
+}
+
+function emailOf(value: unknown): string {
+  if (typeof value !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value))
+    fail('alarmEmail', value, 'an e-mail address');
+  return value;
+}
+
+function booleanOf(raw: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const value = raw[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(key, value, 'true or false');
+  return value;
+}

@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+
+/** Properties of {@link PlatformFunction}. */
+export interface PlatformFunctionProps {
+  /** The entry file under `lambda/`, e.g. `authorizer/index.ts`. */
+  readonly entry: string;
+  /** Environment variables (validated by the function at start-up). */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** @default Duration.seconds(10) */
+  readonly timeout?: Duration;
+  /** @default RetentionDays.ONE_YEAR */
+  readonly logRetention?: RetentionDays;
+  /** Reserved concurrency. @default none */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/** Where the runtime code lives. */
+export const LAMBDA_DIR = join(__dirname, '..', 'lambda');
+
+/**
+ * The project's one `NodejsFunction` wrapper, holding the Lambda defaults (STYLE.md 7): Node.js 22 on ARM64,
+ * bundled by the local esbuild (never Docker) as minified ESM with source maps, the AWS SDK bundled
+ * (`externalModules: []`) from its tree-shakable build (`mainFields: ['module', 'main']`), JSON logs into an
+ * explicit log group with retention (not the deprecated `logRetention`).
+ *
+ * @example
+ * const fn = new PlatformFunction(this, 'Authorizer', { entry: 'authorizer/index.ts', environment: { TABLE_NAME } });
+ */
+export class PlatformFunction extends NodejsFunction {
+  /** The function's explicit log group (with retention). */
+  public readonly functionLogGroup: LogGroup;
+
+  public constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention ?? RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    super(scope, id, {
+      entry: join(LAMBDA_DIR, props.entry),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(10),
+      logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      ...(props.reservedConcurrentExecutions === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      bundling: {
+        format: OutputFormat.ESM,
+        minify: true,
+        sourceMap: true,
+        target: 'node22',
+        externalModules: [],
+        mainFields: ['module', 'main'],
+        // ESM output with CommonJS dependencies inside: give them a `require`.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        forceDockerBundling: false,
+      },
+    });
+    this.functionLogGroup = logGroup;
+  }
+}

@@ -1,0 +1,137 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import type { ClientConfig } from '../lambda/core/clients';
+import { PlatformFunction } from './platform-function';
+import type { SigningKeys } from './signing-keys';
+
+/** Settings both functions share. */
+interface TokenFunctionProps {
+  /** This region's replica of the session table, by name (each function reads its own region's replica). */
+  readonly tableName: string;
+  /** The exact `iss` of every token. @default none: the stack sets `ISSUER` once the API exists */
+  readonly issuer?: string;
+  /** The exact `aud` of every token. */
+  readonly audience: string;
+  readonly accessTokenTtl: Duration;
+  readonly clockSkew: Duration;
+}
+
+function tableArns(scope: Construct, tableName: string): { table: string; index: string } {
+  const table = Stack.of(scope).formatArn({
+    service: 'dynamodb',
+    resource: 'table',
+    resourceName: tableName,
+  });
+  return { table, index: `${table}/index/*` };
+}
+
+/** Properties of {@link TokenAuthorizer}. */
+export interface TokenAuthorizerProps extends TokenFunctionProps {
+  /** The in-memory session cache TTL (part of the revocation budget). */
+  readonly sessionCacheTtl: Duration;
+  /** Read sessions strongly consistently (MRSC). @default false */
+  readonly consistentRead?: boolean;
+}
+
+/**
+ * The REQUEST authorizer function (lambda/authorizer). Least privilege: `GetItem` on session items and the
+ * JWKS item of its region's replica only; no secret, no write, no user items (password hashes).
+ *
+ * @example
+ * const authorizer = new TokenAuthorizer(this, 'Authorizer', { tableName, issuer, audience, accessTokenTtl, clockSkew, sessionCacheTtl });
+ */
+export class TokenAuthorizer extends Construct {
+  public readonly function: PlatformFunction;
+
+  public constructor(scope: Construct, id: string, props: TokenAuthorizerProps) {
+    super(scope, id);
+    this.function = new PlatformFunction(this, 'Function', {
+      entry: 'authorizer/index.ts',
+      memorySize: 512,
+      timeout: Duration.seconds(5),
+      environment: {
+        TABLE_NAME: props.tableName,
+        ...(props.issuer === undefined ? {} : { ISSUER: props.issuer }),
+        AUDIENCE: props.audience,
+        ACCESS_TOKEN_TTL_SECONDS: String(props.accessTokenTtl.toSeconds()),
+        CLOCK_SKEW_SECONDS: String(props.clockSkew.toSeconds()),
+        SESSION_CACHE_TTL_SECONDS: String(props.sessionCacheTtl.toSeconds()),
+        CONSISTENT_READ: String(props.consistentRead ?? false),
+      },
+    });
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [tableArns(this, props.tableName).table],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'JWKS'] } },
+      }),
+    );
+  }
+}
+
+/** Properties of {@link TokenIssuer}. */
+export interface TokenIssuerProps extends TokenFunctionProps {
+  readonly signingKeys: SigningKeys;
+  readonly clients: readonly ClientConfig[];
+  readonly sessionIdleTimeout: Duration;
+  readonly sessionAbsoluteLifetime: Duration;
+  readonly refreshGrace: Duration;
+  readonly issuerKeyCacheTtl: Duration;
+}
+
+/**
+ * The token issuer function (lambda/issuer). It reads the private key set from its region's replica of the
+ * secret, reads sessions, users, login throttles and the JWKS item of its region's replica, and writes only
+ * sessions and login throttles: it cannot write users, the secret or the JWKS item.
+ *
+ * @example
+ * const issuer = new TokenIssuer(this, 'Issuer', { tableName, issuer, audience, signingKeys, clients, ... });
+ */
+export class TokenIssuer extends Construct {
+  public readonly function: PlatformFunction;
+
+  public constructor(scope: Construct, id: string, props: TokenIssuerProps) {
+    super(scope, id);
+    this.function = new PlatformFunction(this, 'Function', {
+      entry: 'issuer/index.ts',
+      // scrypt (N = 2^15, r = 8, p = 3) needs 32 MiB and CPU: more memory is more CPU in Lambda.
+      memorySize: 1024,
+      timeout: Duration.seconds(10),
+      environment: {
+        TABLE_NAME: props.tableName,
+        ...(props.issuer === undefined ? {} : { ISSUER: props.issuer }),
+        AUDIENCE: props.audience,
+        SIGNING_KEYS_SECRET_ID: props.signingKeys.secret.secretName,
+        CLIENTS: JSON.stringify(props.clients),
+        ACCESS_TOKEN_TTL_SECONDS: String(props.accessTokenTtl.toSeconds()),
+        SESSION_IDLE_TIMEOUT_SECONDS: String(props.sessionIdleTimeout.toSeconds()),
+        SESSION_ABSOLUTE_LIFETIME_SECONDS: String(props.sessionAbsoluteLifetime.toSeconds()),
+        REFRESH_GRACE_SECONDS: String(props.refreshGrace.toSeconds()),
+        KEY_CACHE_TTL_SECONDS: String(props.issuerKeyCacheTtl.toSeconds()),
+      },
+    });
+    const arns = tableArns(this, props.tableName);
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [arns.table],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'USER#*', 'LOGIN#*', 'JWKS'] },
+        },
+      }),
+    );
+    // Writes only sessions and login throttles: never users, never the JWKS item.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [arns.table],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'LOGIN#*'] } },
+      }),
+    );
+    this.function.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [arns.index] }),
+    );
+    props.signingKeys.grantRead(this.function);
+  }
+}

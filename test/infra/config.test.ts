@@ -1,0 +1,106 @@
+import { checkRevocationBudget, DEFAULT_CONFIG, loadConfig } from '../../lib/config';
+
+describe('loadConfig', () => {
+  test('gives the documented defaults for an empty configuration', () => {
+    const config = loadConfig(undefined);
+    expect(config).toMatchObject({
+      name: 'hybrid-auth',
+      primaryRegion: 'us-east-1',
+      replicaRegions: ['us-east-2', 'us-west-2'],
+      consistency: 'eventual',
+      signingAlg: 'ES256',
+      sampleBackends: true,
+    });
+    expect(config.accessTokenTtl.toSeconds()).toBe(300);
+    expect(config.keyRotationInterval.toDays()).toBe(30);
+    expect(config.revocationBudget.toSeconds()).toBe(5);
+    expect(config.authorizerCacheTtl.toSeconds()).toBe(2);
+  });
+
+  test('reads a JSON string (cdk -c hybrid-auth=...) and durations in seconds', () => {
+    const config = loadConfig(
+      '{"accessTokenTtlSeconds":120,"refreshGraceSeconds":0,"keyRotationIntervalDays":7}',
+    );
+    expect(config.accessTokenTtl.toSeconds()).toBe(120);
+    expect(config.refreshGrace.toSeconds()).toBe(0);
+    expect(config.keyRotationInterval.toDays()).toBe(7);
+  });
+
+  test('puts allowed origins on the cookie client', () => {
+    const config = loadConfig({ allowedOrigins: ['https://app.example.com'] });
+    expect(config.clients.find((client) => client.clientId === 'web')?.allowedOrigins).toEqual([
+      'https://app.example.com',
+    ]);
+  });
+
+  test('accepts strong consistency with three regions of one region set and defaults its lag to 0', () => {
+    const config = loadConfig({
+      consistency: 'strong',
+      primaryRegion: 'eu-west-1',
+      replicaRegions: ['eu-west-2', 'eu-west-3'],
+    });
+    expect(config.expectedReplicationLag.toSeconds()).toBe(0);
+  });
+
+  test.each([
+    [{ nmae: 'x' }, /nmae is "x"; allowed: one of the keys/],
+    [{ name: 'Bad Name' }, /name is "Bad Name"/],
+    [{ primaryRegion: 'mars-1' }, /primaryRegion is "mars-1"; allowed: an AWS region/],
+    [{ replicaRegions: ['us-east-1'] }, /replicaRegions .* regions other than the primary/],
+    [
+      { consistency: 'sometimes' },
+      /consistency is "sometimes"; allowed: "eventual" \(MREC\) or "strong" \(MRSC\)/,
+    ],
+    [
+      { consistency: 'strong', replicaRegions: ['eu-west-1', 'us-west-2'] },
+      /exactly three regions of one region set/,
+    ],
+    [{ consistency: 'strong', replicaRegions: ['us-east-2'] }, /exactly three regions/],
+    [{ signingAlg: 'RS256' }, /signingAlg is "RS256"; allowed: "ES256" or "EdDSA"/],
+    [
+      { accessTokenTtlSeconds: 30 },
+      /accessTokenTtlSeconds is 30; allowed: an integer number of seconds from 60 to 3600/,
+    ],
+    [{ accessTokenTtlSeconds: '300' }, /accessTokenTtlSeconds is "300"/],
+    [{ sessionIdleTimeoutSeconds: 300, accessTokenTtlSeconds: 300 }, /more than accessTokenTtlSeconds/],
+    [
+      { sessionAbsoluteLifetimeSeconds: 3600, sessionIdleTimeoutSeconds: 7200 },
+      /at least sessionIdleTimeoutSeconds/,
+    ],
+    [{ refreshGraceSeconds: 61 }, /refreshGraceSeconds is 61/],
+    [{ keyRotationIntervalDays: 0 }, /keyRotationIntervalDays is 0/],
+    [{ allowedOrigins: ['http://insecure.example.com'] }, /allowedOrigins/],
+    [{ issuerUrl: 'https://auth.example.com/' }, /issuerUrl .* without a trailing slash/],
+    [{ alarmEmail: 'nobody' }, /alarmEmail is "nobody"; allowed: an e-mail address/],
+    [{ wafLoginLimit: 5 }, /wafLoginLimit is 5; allowed: an integer from 10/],
+    [
+      { clients: [{ clientId: 'web', refreshTokenDelivery: 'carrier-pigeon' }] },
+      /clients\[0\]\.refreshTokenDelivery/,
+    ],
+    [{ sampleBackends: 'yes' }, /sampleBackends is "yes"; allowed: true or false/],
+  ])('fails on %p with what was given and what is allowed', (input, message) => {
+    expect(() => loadConfig(input)).toThrow(message);
+  });
+});
+
+describe('revocation budget', () => {
+  test('fails synth when the caches and the lag exceed the budget, naming each term', () => {
+    expect(() => loadConfig({ authorizerCacheTtlSeconds: 300 })).toThrow(
+      /revocation budget is 5 s, but authorizer cache 300 s \+ session cache 1 s \+ replication lag 2 s = 303 s/,
+    );
+  });
+
+  test('accepts a sum exactly at the budget', () => {
+    expect(() =>
+      loadConfig({
+        authorizerCacheTtlSeconds: 3,
+        sessionCacheTtlSeconds: 1,
+        expectedReplicationLagSeconds: 1,
+      }),
+    ).not.toThrow();
+  });
+
+  test('holds for the defaults', () => {
+    expect(() => checkRevocationBudget(DEFAULT_CONFIG)).not.toThrow();
+  });
+});

@@ -1,0 +1,181 @@
+import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { SigningKeys } from '../../lib/signing-keys';
+import { TokenAuthorizer, TokenIssuer } from '../../lib/token-functions';
+
+const LIFETIMES = {
+  signingAlg: 'ES256' as const,
+  accessTokenTtl: Duration.minutes(5),
+  clockSkew: Duration.seconds(30),
+  issuerKeyCacheTtl: Duration.minutes(5),
+  sessionAbsoluteLifetime: Duration.days(7),
+};
+
+function synth(role: 'primary' | 'replica' = 'primary'): Template {
+  const stack = new Stack(new App(), 'Test', { env: { account: '111111111111', region: 'us-east-1' } });
+  const signingKeys = new SigningKeys(stack, 'SigningKeys', {
+    name: 'hybrid-auth',
+    role,
+    replicaRegions: ['us-east-2', 'us-west-2'],
+    tableName: 'hybrid-auth-sessions',
+    lifetimes: LIFETIMES,
+  });
+  const common = {
+    tableName: 'hybrid-auth-sessions',
+    issuer: 'https://auth.example.com',
+    audience: 'api',
+    accessTokenTtl: Duration.minutes(5),
+    clockSkew: Duration.seconds(30),
+  };
+  new TokenAuthorizer(stack, 'Authorizer', { ...common, sessionCacheTtl: Duration.seconds(1) });
+  new TokenIssuer(stack, 'Issuer', {
+    ...common,
+    signingKeys,
+    clients: [{ clientId: 'native', refreshTokenDelivery: 'body' }],
+    sessionIdleTimeout: Duration.days(1),
+    sessionAbsoluteLifetime: Duration.days(7),
+    refreshGrace: Duration.seconds(10),
+    issuerKeyCacheTtl: Duration.minutes(5),
+  });
+  return Template.fromStack(stack);
+}
+
+// Bundling each function with esbuild takes a moment: synthesize once per role.
+const primary = synth('primary');
+
+function policyOf(template: Template, functionLogicalIdPrefix: string): unknown[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.entries(policies)
+    .filter(([id]) => id.startsWith(functionLogicalIdPrefix))
+    .flatMap(
+      ([, policy]) =>
+        (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument
+          .Statement,
+    );
+}
+
+describe('the project function defaults', () => {
+  test('every function runs Node.js 22 on ARM64 with source maps enabled', () => {
+    const functions = primary.findResources('AWS::Lambda::Function');
+    expect(Object.keys(functions)).toHaveLength(3);
+    for (const fn of Object.values(functions)) {
+      expect(fn).toMatchObject({
+        Properties: {
+          Runtime: 'nodejs22.x',
+          Architectures: ['arm64'],
+          Environment: { Variables: expect.objectContaining({ NODE_OPTIONS: '--enable-source-maps' }) },
+          LoggingConfig: expect.objectContaining({ LogFormat: 'JSON' }),
+        },
+      });
+    }
+  });
+
+  test('every function logs to an explicit log group with a retention', () => {
+    const groups = primary.findResources('AWS::Logs::LogGroup');
+    expect(Object.keys(groups)).toHaveLength(3);
+    for (const group of Object.values(groups))
+      expect(group).toMatchObject({ Properties: { RetentionInDays: 365 } });
+  });
+});
+
+describe('TokenAuthorizer', () => {
+  test('may only GetItem session and JWKS items: no write, no secret, no user items', () => {
+    expect(policyOf(primary, 'AuthorizerFunctionServiceRoleDefaultPolicy')).toEqual([
+      {
+        Action: 'dynamodb:GetItem',
+        Effect: 'Allow',
+        Resource: expect.anything(),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'JWKS'] } },
+      },
+    ]);
+    const text = JSON.stringify(policyOf(primary, 'AuthorizerFunctionServiceRoleDefaultPolicy'));
+    expect(text).not.toContain('secretsmanager');
+    expect(text).not.toContain('PutItem');
+  });
+
+  test('is configured through its environment', () => {
+    primary.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Environment: {
+        Variables: Match.objectLike({
+          TABLE_NAME: 'hybrid-auth-sessions',
+          ISSUER: 'https://auth.example.com',
+          AUDIENCE: 'api',
+          SESSION_CACHE_TTL_SECONDS: '1',
+          CONSISTENT_READ: 'false',
+        }),
+      },
+    });
+  });
+});
+
+describe('TokenIssuer', () => {
+  test('reads the secret and writes only sessions and login throttles', () => {
+    const statements = policyOf(primary, 'IssuerFunctionServiceRoleDefaultPolicy');
+    const text = JSON.stringify(statements);
+    expect(text).toContain('secretsmanager:GetSecretValue');
+    expect(text).not.toContain('secretsmanager:PutSecretValue');
+    expect(statements).toContainEqual({
+      Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      Effect: 'Allow',
+      Resource: expect.anything(),
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'LOGIN#*'] } },
+    });
+  });
+});
+
+describe('SigningKeys', () => {
+  test('encrypts the secret with a customer-managed key that rotates', () => {
+    primary.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    primary.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/hybrid-auth/signing-keys' });
+    primary.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'hybrid-auth/signing-keys',
+      KmsKeyId: Match.anyValue(),
+      SecretString: '{"uninitialized":true}',
+    });
+  });
+
+  test('replicates the secret to every replica region under that region’s key alias', () => {
+    primary.hasResourceProperties('AWS::SecretsManager::Secret', {
+      ReplicaRegions: [
+        { Region: 'us-east-2', KmsKeyId: 'alias/hybrid-auth/signing-keys' },
+        { Region: 'us-west-2', KmsKeyId: 'alias/hybrid-auth/signing-keys' },
+      ],
+    });
+  });
+
+  test('rotates every 30 days with the rotation function, starting right after deployment', () => {
+    primary.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+      RotateImmediatelyOnUpdate: true,
+    });
+  });
+
+  test('lets only the rotation function write the secret and the JWKS item', () => {
+    const rotation = JSON.stringify(policyOf(primary, 'SigningKeysRotationServiceRoleDefaultPolicy'));
+    expect(rotation).toContain('secretsmanager:PutSecretValue');
+    expect(rotation).toContain('"dynamodb:LeadingKeys":["JWKS"]');
+  });
+
+  test('creates only the region key in a replica region', () => {
+    const replica = synth('replica');
+    replica.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    replica.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+    replica.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/hybrid-auth/signing-keys' });
+  });
+
+  test('fails on a rotation interval above a year', () => {
+    const stack = new Stack(new App(), 'Bad');
+    expect(
+      () =>
+        new SigningKeys(stack, 'Keys', {
+          name: 'x',
+          role: 'primary',
+          tableName: 't',
+          lifetimes: LIFETIMES,
+          rotationInterval: Duration.days(400),
+        }),
+    ).toThrow(/rotationInterval must be 1 to 365 days, got 400/);
+  });
+});
