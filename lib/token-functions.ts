@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 import type { ClientConfig } from '../lambda/core/clients';
 import { PlatformFunction } from './platform-function';
 import type { SigningKeys } from './signing-keys';
@@ -23,7 +24,7 @@ function tableArns(scope: Construct, tableName: string): { table: string; index:
     resource: 'table',
     resourceName: tableName,
   });
-  return { table, index: `${table}/index/*` };
+  return { table, index: `${table}/index/${TABLE_SCHEMA.bySubjectIndex.name}` };
 }
 
 /** Properties of {@link TokenAuthorizer}. */

@@ -99,6 +99,8 @@ interface StoredSecret {
   readonly arn: string;
   readonly createdAt: number;
   rotationEnabled: boolean;
+  /** When a rotation last completed (all four steps), as DescribeSecret's `LastRotatedDate`. */
+  lastRotatedAt?: number;
   /** In creation order. */
   readonly versions: Map<string, StoredVersion>;
 }
@@ -273,6 +275,7 @@ export class SecretsManagerStandIn {
     for (const step of ROTATION_STEPS) {
       await rotationFunction({ Step: step, SecretId: secret.arn, ClientRequestToken: token });
     }
+    secret.lastRotatedAt = this.clock();
     return token;
   }
 
@@ -403,6 +406,7 @@ export class SecretsManagerStandIn {
       ARN: secret.arn,
       Name: secret.name,
       RotationEnabled: secret.rotationEnabled,
+      ...(secret.lastRotatedAt === undefined ? {} : { LastRotatedDate: new Date(secret.lastRotatedAt) }),
       VersionIdsToStages: versionIdsToStages,
       CreatedDate: new Date(secret.createdAt),
       $metadata: okMetadata(),

@@ -40,11 +40,17 @@ export function previousKeyRetentionMs(policy: RotationPolicy): number {
  * One scheduled rotation (DESIGN.md "Keys and rotation"): `next` becomes `current`, `current` becomes
  * `previous`, a new `next` is generated; a `previous` key is dropped only once it stopped signing longer
  * ago than {@link previousKeyRetentionMs}, so two rotations in quick succession keep every key that may
- * still have live tokens. A new MAC key is added on the same schedule; a MAC key is dropped only once it
+ * still have live tokens; `lastSwitchAt` (Secrets Manager's `LastRotatedDate`) corrects the retirement time of
+ * the key the last rotation retired when that rotation finished later than it started. A new MAC key is added on the same schedule; a MAC key is dropped only once it
  * was superseded longer ago than the longest session lifetime (a session's refresh tokens keep the MAC key
  * of its login).
  */
-export async function rotateKeySet(set: KeySet, now: number, policy: RotationPolicy): Promise<KeySet> {
+export async function rotateKeySet(
+  set: KeySet,
+  now: number,
+  policy: RotationPolicy,
+  lastSwitchAt = Number.NEGATIVE_INFINITY,
+): Promise<KeySet> {
   const next = set.signingKeys.find((key) => key.state === 'next');
   const current = set.signingKeys.find((key) => key.state === 'current');
   const alg = policy.alg ?? 'ES256';
@@ -55,9 +61,22 @@ export async function rotateKeySet(set: KeySet, now: number, policy: RotationPol
   const retired: SigningKey[] =
     current === undefined ? [] : [{ ...current, state: 'previous', retiredAt: now }];
   const retention = previousKeyRetentionMs(policy);
-  const kept = set.signingKeys.filter(
-    (key) => key.state === 'previous' && now - (key.retiredAt ?? key.createdAt) <= retention,
+  // A key's `retiredAt` is stamped when its rotation's pending set was derived; the switch itself happened
+  // when that rotation finished, possibly much later (a failed step retried with the same token). The last
+  // completed rotation retired the most recently retired key: correct its stamp to that rotation's end, once,
+  // and persist it. Earlier keys were corrected by the rotations after theirs.
+  const previous = set.signingKeys.filter((key) => key.state === 'previous');
+  const lastRetired = previous.reduce<SigningKey | undefined>(
+    (latest, key) => (latest === undefined || (key.retiredAt ?? 0) > (latest.retiredAt ?? 0) ? key : latest),
+    undefined,
   );
+  const kept = previous
+    .map((key) =>
+      key === lastRetired && lastSwitchAt > (key.retiredAt ?? key.createdAt)
+        ? { ...key, retiredAt: lastSwitchAt }
+        : key,
+    )
+    .filter((key) => now - (key.retiredAt ?? key.createdAt) <= retention);
   const fresh = await generateSigningKey(alg, { state: 'next', now });
   return {
     signingKeys: [promoted, fresh, ...retired, ...kept],
@@ -87,12 +106,13 @@ export async function revokeKey(
   kid: string,
   now: number,
   policy: RotationPolicy,
+  lastSwitchAt?: number,
 ): Promise<KeySet> {
   const signing = set.signingKeys.find((key) => key.kid === kid);
   const mac = set.macKeys.find((key) => key.kid === kid);
   if (signing === undefined && mac === undefined) throw new TypeError(`no key with id ${kid} in the key set`);
   let rotated = set;
-  if (signing?.state === 'current') rotated = await rotateKeySet(set, now, policy);
+  if (signing?.state === 'current') rotated = await rotateKeySet(set, now, policy, lastSwitchAt);
   if (signing?.state === 'next') {
     const fresh = await generateSigningKey(policy.alg ?? 'ES256', { state: 'next', now });
     rotated = { ...set, signingKeys: [...set.signingKeys, fresh] };

@@ -82,7 +82,11 @@ export function createRotationHandler(deps: RotationDeps) {
 
   const steps = {
     /** Stores the rotated set as AWSPENDING unless the pending version exists already. */
-    createSecret: async (secretId: string, token: string, derive: (current: KeySet | undefined) => Promise<KeySet>) => {
+    createSecret: async (
+      secretId: string,
+      token: string,
+      derive: (current: KeySet | undefined) => Promise<KeySet>,
+    ) => {
       const current = await readCurrentOrPlaceholder(secretId);
       try {
         await readVersion(secretId, { versionId: token, stage: AWSPENDING });
@@ -171,17 +175,22 @@ export function createRotationHandler(deps: RotationDeps) {
   };
 
   // The first rotation (right after deployment) replaces the placeholder with a fresh key set.
-  const scheduled = (current: KeySet | undefined) =>
+  const scheduled = (current: KeySet | undefined, lastSwitchAt: number | undefined) =>
     current === undefined
       ? generateKeySet({ alg: deps.policy.alg ?? 'ES256', now: clock() })
-      : rotateKeySet(current, clock(), deps.policy);
+      : rotateKeySet(current, clock(), deps.policy, lastSwitchAt);
+  /** When the last rotation completed (DescribeSecret's `LastRotatedDate`), epoch ms. */
+  const lastRotatedAt = async (secretId: string): Promise<number | undefined> => {
+    const { LastRotatedDate } = await deps.secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+    return LastRotatedDate?.getTime();
+  };
 
   return async (event: SecretsManagerRotationEvent | RevokeKeyEvent): Promise<void> => {
     if ('action' in event) {
       if (event.action !== 'revoke' || typeof event.kid !== 'string') throw new TypeError('unknown action');
-      const revoke = (current: KeySet | undefined) => {
+      const revoke = async (current: KeySet | undefined) => {
         if (current === undefined) throw new Error('the secret holds no key set yet: nothing to revoke');
-        return revokeKey(current, event.kid, clock(), deps.policy);
+        return revokeKey(current, event.kid, clock(), deps.policy, await lastRotatedAt(event.SecretId));
       };
       deps.logger.warn('emergency key revocation', { kid: event.kid });
       await steps.createSecret(event.SecretId, event.ClientRequestToken, revoke);
@@ -204,7 +213,9 @@ export function createRotationHandler(deps: RotationDeps) {
     if (!stages.includes(AWSPENDING)) throw new Error(`secret version ${token} is not AWSPENDING`);
     switch (step) {
       case 'createSecret':
-        return steps.createSecret(secretId, token, scheduled);
+        return steps.createSecret(secretId, token, async (current) =>
+          scheduled(current, await lastRotatedAt(secretId)),
+        );
       case 'setSecret':
         return steps.setSecret(secretId, token);
       case 'testSecret':

@@ -64,6 +64,22 @@ describe('rotateKeySet', () => {
     expect(previousKeyRetentionMs(POLICY)).toBe(RETENTION_S * 1000);
   });
 
+  test('measures retention from the end of a rotation that finished late (LastRotatedDate)', async () => {
+    const clock = new FrozenClock();
+    const first = await generateKeySet({ now: clock.now() });
+    const original = currentSigningKey(first).kid;
+    const second = await rotateKeySet(first, clock.now(), POLICY); // derived now, finished an hour later
+    clock.advance(3600);
+    const finishedAt = clock.now();
+    clock.advance(RETENTION_S);
+    const third = await rotateKeySet(second, clock.now(), POLICY, finishedAt);
+    expect(byState(third).previous).toContain(original);
+    expect(third.signingKeys.find((key) => key.kid === original)?.retiredAt).toBe(finishedAt);
+    clock.advance(1);
+    const fourth = await rotateKeySet(third, clock.now(), POLICY, clock.now() - 1);
+    expect(fourth.signingKeys.map((key) => key.kid)).not.toContain(original);
+  });
+
   test('adds a MAC key per rotation and drops one superseded longer ago than the session lifetime', async () => {
     const clock = new FrozenClock();
     const first = await generateKeySet({ now: clock.now() });

@@ -65,7 +65,6 @@ describe('the project function defaults', () => {
           Runtime: 'nodejs22.x',
           Architectures: ['arm64'],
           Environment: { Variables: expect.objectContaining({ NODE_OPTIONS: '--enable-source-maps' }) },
-          LoggingConfig: expect.objectContaining({ LogFormat: 'JSON' }),
         },
       });
     }

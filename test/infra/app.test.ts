@@ -1,0 +1,72 @@
+import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { App, type Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { buildApp } from '../../lib/app';
+
+function app(config: Record<string, unknown> = {}): App {
+  // Built-in CloudFormation validation costs seconds per synth; cdk-nag is what these tests are about.
+  return new App({ context: { 'hybrid-auth': config }, outdir: undefined });
+}
+
+describe('the whole app', () => {
+  // Bundling seven functions takes a few seconds: synthesize the default app once.
+  const defaultApp = app();
+  const stacks = buildApp(defaultApp);
+
+  test('synthesizes one stack per configured region, the primary after the replicas', () => {
+    expect(stacks.map((stack) => [stack.stackName, stack.region])).toEqual([
+      ['HybridAuth-us-east-1', 'us-east-1'],
+      ['HybridAuth-us-east-2', 'us-east-2'],
+      ['HybridAuth-us-west-2', 'us-west-2'],
+    ]);
+    const [primary, ...replicas] = stacks;
+    expect(primary?.dependencies).toEqual(replicas);
+  });
+
+  test('passes every AWS Solutions check (cdk-nag) with only the acknowledged findings', () => {
+    expect(() => defaultApp.synth()).not.toThrow();
+  });
+
+  test('holds the global table, the secret and its rotation in the primary region only', () => {
+    const [primary, replica] = stacks.map((stack) => Template.fromStack(stack));
+    primary?.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    primary?.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+    replica?.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
+    replica?.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    replica?.resourceCountIs('AWS::Lambda::Function', 2);
+  });
+
+  test('gives the authorizer the configured cache TTL, not the 5-minute API Gateway default', () => {
+    Template.fromStack(stacks[1] as Stack).hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      AuthorizerResultTtlInSeconds: 2,
+    });
+  });
+});
+
+describe('cdk-nag on every synth', () => {
+  test('fails synth on an unacknowledged finding', () => {
+    const nagged = app({ replicaRegions: [] });
+    const [primary] = buildApp(nagged);
+    new Bucket(primary as Stack, 'UnencryptedLoggingLessBucket');
+    expect(() => nagged.synth()).toThrow(/[Vv]alidation/);
+  });
+});
+
+describe('configuration errors fail synth', () => {
+  test('fails with a blown revocation budget', () => {
+    expect(() => buildApp(app({ authorizerCacheTtlSeconds: 300 }))).toThrow(/revocation budget is 5 s/);
+  });
+
+  test('fails on MRSC regions outside one region set', () => {
+    expect(() =>
+      buildApp(
+        app({
+          consistency: 'strong',
+          primaryRegion: 'us-east-1',
+          replicaRegions: ['eu-west-1', 'us-west-2'],
+        }),
+      ),
+    ).toThrow(/exactly three regions of one region set/);
+  });
+});

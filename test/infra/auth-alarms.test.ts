@@ -1,0 +1,523 @@
+import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { App, CfnElement, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { MockIntegration, RestApi } from 'aws-cdk-lib/aws-apigateway';
+import { AttributeType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { AuthAlarms, type AuthAlarmsProps } from '../../lib/auth-alarms';
+
+type Overrides = Partial<AuthAlarmsProps> & {
+  readonly withRotation?: boolean;
+  /** Run CDK's built-in CloudFormation validation on synth (about a second per stack). */
+  readonly validate?: boolean;
+};
+
+interface Synthesized {
+  readonly template: Template;
+  readonly alarms: AuthAlarms;
+  readonly stack: Stack;
+}
+
+/** A stack with stand-ins for the issuer, authorizer, rotation function, table, API and log groups. */
+function synth(overrides: Overrides = {}): Synthesized {
+  const { withRotation = true, validate = false, ...props } = overrides;
+  const app = new App({ builtinCloudFormationValidation: validate });
+  const stack = new Stack(app, 'Test', { env: { account: '111111111111', region: 'us-east-1' } });
+  const fn = (id: string) =>
+    new LambdaFunction(stack, id, {
+      runtime: Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: Code.fromInline('exports.handler = async () => ({});'),
+    });
+  const api = new RestApi(stack, 'Api');
+  api.root.addMethod('GET', new MockIntegration());
+  const alarms = new AuthAlarms(stack, 'Alarms', {
+    issuerFunction: fn('Issuer'),
+    authorizerFunction: fn('Authorizer'),
+    ...(withRotation ? { rotationFunction: fn('Rotation') } : {}),
+    issuerLogGroup: new LogGroup(stack, 'IssuerLogs'),
+    authorizerLogGroup: new LogGroup(stack, 'AuthorizerLogs'),
+    table: new TableV2(stack, 'Table', { partitionKey: { name: 'pk', type: AttributeType.STRING } }),
+    api,
+    webAclName: 'auth-acl',
+    keyRotationInterval: Duration.days(30),
+    ...props,
+  });
+  return { template: Template.fromStack(stack), alarms, stack };
+}
+
+/** The logical ID of the alarm with the given construct ID. */
+function alarmId(result: Synthesized, name: string): string {
+  const resource = result.alarms.node.findChild(name).node.defaultChild;
+  if (!(resource instanceof CfnElement)) throw new Error(`no alarm ${name}`);
+  return result.stack.getLogicalId(resource);
+}
+
+/** The synthesized properties of one alarm. */
+function alarmProps(result: Synthesized, name: string): Record<string, unknown> {
+  const resource = result.template.toJSON().Resources[alarmId(result, name)];
+  if (resource === undefined) throw new Error(`no alarm ${name}`);
+  return resource.Properties;
+}
+
+describe('AuthAlarms', () => {
+  // Two syntheses serve the read-only assertions: the defaults (with CDK's CloudFormation validation on), and
+  // a variant with every optional part switched the other way.
+  let defaults: Synthesized;
+  let variant: Synthesized;
+  beforeAll(() => {
+    defaults = synth({ validate: true });
+    variant = synth({
+      withRotation: false,
+      replicaRegions: ['us-east-2', 'us-west-2'],
+      alarmEmail: 'oncall@example.com',
+      keyRotationInterval: Duration.days(7),
+      thresholds: {
+        signingKeyAgeGrace: Duration.hours(12),
+        loginFailuresPer5Min: 500,
+        authorizerP99LatencyMs: 350,
+        refreshTokenReuse: 2,
+      },
+    });
+  });
+
+  describe('alarm per concern', () => {
+    test('authorizer errors subtract the deliberately thrown decisions from Lambda Errors', () => {
+      const props = alarmProps(defaults, 'AuthorizerErrors');
+      expect(props).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 2,
+        TreatMissingData: 'notBreaching',
+      });
+      expect(props.Metrics).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ Expression: 'errors - FILL(unauthorized, 0) - FILL(failures, 0)' }),
+          expect.objectContaining({
+            Id: 'errors',
+            MetricStat: expect.objectContaining({
+              Metric: expect.objectContaining({ Namespace: 'AWS/Lambda', MetricName: 'Errors' }),
+              Stat: 'Sum',
+              Period: 300,
+            }),
+          }),
+          expect.objectContaining({
+            Id: 'unauthorized',
+            MetricStat: expect.objectContaining({
+              Metric: {
+                Namespace: 'HybridAuth',
+                MetricName: 'AuthorizerDecisions',
+                Dimensions: [{ Name: 'Decision', Value: 'unauthorized' }],
+              },
+            }),
+          }),
+          expect.objectContaining({
+            Id: 'failures',
+            MetricStat: expect.objectContaining({
+              Metric: {
+                Namespace: 'HybridAuth',
+                MetricName: 'AuthorizerDecisions',
+                Dimensions: [{ Name: 'Decision', Value: 'error' }],
+              },
+            }),
+          }),
+        ]),
+      );
+    });
+
+    test('authorizer throttles alarm on the Lambda Throttles sum', () => {
+      expect(alarmProps(defaults, 'AuthorizerThrottles')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^Authorizer/) } }],
+        MetricName: 'Throttles',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
+    test('authorizer latency alarms on a sustained p99 Duration above 200 ms', () => {
+      expect(alarmProps(defaults, 'AuthorizerLatency')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^Authorizer/) } }],
+        MetricName: 'Duration',
+        ExtendedStatistic: 'p99',
+        Threshold: 200,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+      });
+    });
+
+    test('authorizer failures (503s) alarm on error decisions from the decision log', () => {
+      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'HybridAuth',
+        MetricName: 'AuthorizerDecisions',
+        Dimensions: [{ Name: 'Decision', Value: 'error' }],
+        Statistic: 'Sum',
+        Threshold: 5,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+
+    test('issuer 5xx adds logged 5xx responses to issuer invocation errors', () => {
+      const props = alarmProps(defaults, 'IssuerServerErrors');
+      expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(props.Metrics).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ Expression: 'FILL(responses, 0) + FILL(crashes, 0)' }),
+          expect.objectContaining({
+            Id: 'responses',
+            MetricStat: expect.objectContaining({
+              Metric: { Namespace: 'HybridAuth', MetricName: 'IssuerServerErrors' },
+              Stat: 'Sum',
+            }),
+          }),
+          expect.objectContaining({
+            Id: 'crashes',
+            MetricStat: expect.objectContaining({
+              Metric: expect.objectContaining({ Namespace: 'AWS/Lambda', MetricName: 'Errors' }),
+            }),
+          }),
+        ]),
+      );
+    });
+
+    test('API server errors alarm on the API Gateway 5XXError sum', () => {
+      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/ApiGateway',
+        MetricName: '5XXError',
+        Dimensions: [{ Name: 'ApiName', Value: 'Api' }],
+        Statistic: 'Sum',
+        Threshold: 5,
+      });
+    });
+
+    test('login failures alarm at 100 per 5 minutes', () => {
+      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'HybridAuth',
+        MetricName: 'LoginFailures',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 100,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+
+    test('refresh-token reuse alarms on any single occurrence', () => {
+      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'HybridAuth',
+        MetricName: 'RefreshTokenReuse',
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
+    test('table throttles sum ThrottledRequests over the operations the runtime uses', () => {
+      const props = alarmProps(defaults, 'TableThrottles');
+      expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      const metrics = props.Metrics as {
+        MetricStat?: { Metric: { MetricName: string; Dimensions: unknown } };
+      }[];
+      const operations = metrics
+        .flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []))
+        .map((metric) => {
+          expect(metric.MetricName).toBe('ThrottledRequests');
+          return (metric.Dimensions as { Name: string; Value: string }[]).find((d) => d.Name === 'Operation')
+            ?.Value;
+        });
+      expect(operations.sort()).toEqual(['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem']);
+    });
+
+    test('table system errors sum SystemErrors', () => {
+      const props = alarmProps(defaults, 'TableSystemErrors');
+      expect(props).toMatchObject({ Threshold: 1 });
+      expect(props.Metrics).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            MetricStat: expect.objectContaining({
+              Metric: expect.objectContaining({ Namespace: 'AWS/DynamoDB', MetricName: 'SystemErrors' }),
+            }),
+          }),
+        ]),
+      );
+    });
+
+    test('WAF alarms on BlockedRequests of the web ACL over all rules in this region', () => {
+      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/WAFV2',
+        MetricName: 'BlockedRequests',
+        Dimensions: [
+          { Name: 'Region', Value: 'us-east-1' },
+          { Name: 'Rule', Value: 'ALL' },
+          { Name: 'WebACL', Value: 'auth-acl' },
+        ],
+        Statistic: 'Sum',
+        Threshold: 1000,
+      });
+    });
+
+    test('rotation errors alarm on the rotation function Errors', () => {
+      const props = alarmProps(defaults, 'RotationErrors');
+      expect(props).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^Rotation/) } }],
+        Threshold: 1,
+      });
+    });
+  });
+
+  describe('signing key age', () => {
+    test('alarms when the maximum age exceeds the rotation interval plus the 2-day grace, in seconds', () => {
+      expect(alarmProps(defaults, 'SigningKeyAge')).toMatchObject({
+        Namespace: 'HybridAuth',
+        MetricName: 'SigningKeyAgeSeconds',
+        Statistic: 'Maximum',
+        Period: 3600,
+        Threshold: 32 * 86_400,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    });
+
+    test('keeps its state through periods without a report', () => {
+      expect(alarmProps(defaults, 'SigningKeyAge')).toMatchObject({ TreatMissingData: 'ignore' });
+    });
+
+    test('follows the rotation interval and a custom grace', () => {
+      const result = synth({
+        keyRotationInterval: Duration.days(7),
+        thresholds: { signingKeyAgeGrace: Duration.hours(12) },
+      });
+      expect(alarmProps(result, 'SigningKeyAge')).toMatchObject({ Threshold: 7 * 86_400 + 12 * 3600 });
+    });
+  });
+
+  describe('replication', () => {
+    test('adds one alarm per replica region on ReplicationLatency into that region', () => {
+      for (const region of ['us-east-2', 'us-west-2']) {
+        expect(alarmProps(variant, `ReplicationLatency-${region}`)).toMatchObject({
+          Namespace: 'AWS/DynamoDB',
+          MetricName: 'ReplicationLatency',
+          Dimensions: expect.arrayContaining([{ Name: 'ReceivingRegion', Value: region }]),
+          Statistic: 'Average',
+          Threshold: 10_000,
+          ComparisonOperator: 'GreaterThanThreshold',
+        });
+      }
+      expect(
+        Object.keys(variant.alarms.alarms).filter((name) => name.startsWith('ReplicationLatency')),
+      ).toHaveLength(2);
+    });
+
+    test('adds no replication alarm without replicas', () => {
+      defaults.template.resourcePropertiesCountIs(
+        'AWS::CloudWatch::Alarm',
+        { MetricName: 'ReplicationLatency' },
+        0,
+      );
+    });
+
+    test('fails when a replica region is the stack region', () => {
+      expect(() => synth({ replicaRegions: ['us-east-1'] })).toThrow(
+        /replicaRegions must not include the stack's own region \(given: us-east-1/,
+      );
+    });
+  });
+
+  describe('optional parts', () => {
+    test('has no rotation alarm without a rotation function', () => {
+      expect(variant.alarms.alarms.RotationErrors).toBeUndefined();
+      variant.template.resourcePropertiesCountIs(
+        'AWS::CloudWatch::Alarm',
+        { Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Rotation') } }] },
+        0,
+      );
+    });
+
+    test('subscribes the alarm e-mail when given', () => {
+      variant.template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: 'oncall@example.com',
+        TopicArn: Match.anyValue(),
+      });
+    });
+
+    test('subscribes nobody without an alarm e-mail', () => {
+      defaults.template.resourceCountIs('AWS::SNS::Subscription', 0);
+    });
+  });
+
+  describe('notifications', () => {
+    test('every alarm notifies the topic on ALARM and on OK and says where to look', () => {
+      const topicRef = defaults.stack.resolve(defaults.alarms.topic.topicArn);
+      const alarms = defaults.template.findResources('AWS::CloudWatch::Alarm');
+      expect(Object.keys(alarms)).toHaveLength(13);
+      for (const alarm of Object.values(alarms)) {
+        expect(alarm.Properties).toMatchObject({
+          AlarmActions: [topicRef],
+          OKActions: [topicRef],
+          AlarmDescription: expect.stringMatching(/Runbook: docs\/operations\.md/),
+        });
+      }
+    });
+
+    test('encrypts the topic with a rotating customer managed key that CloudWatch may use', () => {
+      defaults.template.hasResourceProperties('AWS::SNS::Topic', {
+        KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlarmsTopicKey'), 'Arn'] },
+      });
+      defaults.template.hasResourceProperties('AWS::KMS::Key', {
+        EnableKeyRotation: true,
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+              Effect: 'Allow',
+            }),
+          ]),
+        },
+      });
+    });
+
+    test('uses a given topic key instead of creating one', () => {
+      const { template } = synth({
+        topicEncryptionKey: Key.fromKeyArn(
+          new Stack(),
+          'Given',
+          'arn:aws:kms:us-east-1:111111111111:key/11111111-2222-3333-4444-555555555555',
+        ),
+      });
+      template.resourceCountIs('AWS::KMS::Key', 0);
+      template.hasResourceProperties('AWS::SNS::Topic', {
+        KmsMasterKeyId: 'arn:aws:kms:us-east-1:111111111111:key/11111111-2222-3333-4444-555555555555',
+      });
+    });
+
+    test('refuses plain-HTTP publishing and lets this account\u2019s alarms publish', () => {
+      defaults.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: 'sns:Publish',
+              Condition: {
+                ArnLike: { 'aws:SourceArn': Match.objectLike({ 'Fn::Join': Match.anyValue() }) },
+              },
+            }),
+          ]),
+        },
+      });
+    });
+  });
+
+  describe('metric filters', () => {
+    test('count failed logins from the issuer request log', () => {
+      defaults.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        FilterPattern:
+          '{ ($.message = "issuer request") && ($.route = "POST /auth/login") && ($.status = 401) }',
+        MetricTransformations: [
+          { MetricNamespace: 'HybridAuth', MetricName: 'LoginFailures', MetricValue: '1', Unit: 'Count' },
+        ],
+        LogGroupName: { Ref: Match.stringLikeRegexp('^IssuerLogs') },
+      });
+    });
+
+    test('count issuer 5xx responses from the issuer request log', () => {
+      defaults.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        FilterPattern: '{ ($.message = "issuer request") && ($.status >= 500) }',
+        MetricTransformations: [Match.objectLike({ MetricName: 'IssuerServerErrors', MetricValue: '1' })],
+      });
+    });
+
+    test('count authorizer decisions by decision from the authorizer log', () => {
+      defaults.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        FilterPattern: '{ $.message = "authorizer decision" }',
+        MetricTransformations: [
+          Match.objectLike({
+            MetricName: 'AuthorizerDecisions',
+            Dimensions: [{ Key: 'Decision', Value: '$.decision' }],
+          }),
+        ],
+        LogGroupName: { Ref: Match.stringLikeRegexp('^AuthorizerLogs') },
+      });
+    });
+  });
+
+  describe('thresholds', () => {
+    test('custom thresholds override the defaults', () => {
+      expect(alarmProps(variant, 'LoginFailures')).toMatchObject({ Threshold: 500 });
+      expect(alarmProps(variant, 'AuthorizerLatency')).toMatchObject({ Threshold: 350 });
+      expect(alarmProps(variant, 'RefreshTokenReuse')).toMatchObject({ Threshold: 2 });
+    });
+
+    test.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('fails for a threshold of %p', (value) => {
+      expect(() => synth({ thresholds: { authorizerFailures: value } })).toThrow(
+        new RegExp(
+          `thresholds\\.authorizerFailures must be a finite number greater than 0 \\(given: ${value}\\)`,
+        ),
+      );
+    });
+
+    test('fails for a zero key-age grace', () => {
+      expect(() => synth({ thresholds: { signingKeyAgeGrace: Duration.seconds(0) } })).toThrow(
+        /thresholds\.signingKeyAgeGrace must be a duration longer than 0 \(given: 0 seconds\)/,
+      );
+    });
+
+    test('fails for more table operations than a metric math alarm allows', () => {
+      expect(() => synth({ tableOperations: Array.from({ length: 11 }, () => 'GetItem' as never) })).toThrow(
+        /tableOperations must list 1 to 10 operations \(given: 11/,
+      );
+    });
+
+    test('fails for an alarm e-mail that is not an address', () => {
+      expect(() => synth({ alarmEmail: 'oncall' })).toThrow(
+        /alarmEmail must be an e-mail address \(given: "oncall"\)/,
+      );
+    });
+  });
+
+  test('builds one dashboard with the alarm states and a widget per concern', () => {
+    defaults.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(defaults.template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const title of [
+      'Alarms',
+      'Authorizer decisions',
+      'Authorizer invocations, errors, throttles',
+      'Authorizer duration (ms)',
+      'Issuer invocations, 5xx, errors',
+      'Login failures (401)',
+      'Refresh-token reuse',
+      'API requests and errors',
+      'API latency p99 (ms)',
+      'WAF requests',
+      'Session table throttles',
+      'Session table system errors',
+      'Signing key age (s), rotation errors',
+    ]) {
+      expect(body).toContain(`\\"title\\":\\"${title}\\"`);
+    }
+  });
+
+  test('graphs replication latency only when there are replicas', () => {
+    const title = 'Replication latency from this region (ms)';
+    expect(JSON.stringify(variant.template.findResources('AWS::CloudWatch::Dashboard'))).toContain(title);
+    expect(JSON.stringify(defaults.template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain(
+      title,
+    );
+  });
+});
