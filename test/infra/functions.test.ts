@@ -56,6 +56,12 @@ function policyOf(template: Template, functionLogicalIdPrefix: string): unknown[
 }
 
 describe('the project function defaults', () => {
+  test('no function role uses an AWS managed policy: each writes only its own log group', () => {
+    for (const role of Object.values(primary.findResources('AWS::IAM::Role'))) {
+      expect((role as { Properties: Record<string, unknown> }).Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+
   test('every function runs Node.js 22 on ARM64 with source maps enabled', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
     expect(Object.keys(functions)).toHaveLength(3);
@@ -80,7 +86,8 @@ describe('the project function defaults', () => {
 
 describe('TokenAuthorizer', () => {
   test('may only GetItem session and JWKS items: no write, no secret, no user items', () => {
-    expect(policyOf(primary, 'AuthorizerFunctionServiceRoleDefaultPolicy')).toEqual([
+    expect(policyOf(primary, 'AuthorizerFunctionRoleDefaultPolicy')).toEqual([
+      { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: expect.anything() },
       {
         Action: 'dynamodb:GetItem',
         Effect: 'Allow',
@@ -88,7 +95,7 @@ describe('TokenAuthorizer', () => {
         Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'JWKS'] } },
       },
     ]);
-    const text = JSON.stringify(policyOf(primary, 'AuthorizerFunctionServiceRoleDefaultPolicy'));
+    const text = JSON.stringify(policyOf(primary, 'AuthorizerFunctionRoleDefaultPolicy'));
     expect(text).not.toContain('secretsmanager');
     expect(text).not.toContain('PutItem');
   });
@@ -111,7 +118,7 @@ describe('TokenAuthorizer', () => {
 
 describe('TokenIssuer', () => {
   test('reads the secret and writes only sessions and login throttles', () => {
-    const statements = policyOf(primary, 'IssuerFunctionServiceRoleDefaultPolicy');
+    const statements = policyOf(primary, 'IssuerFunctionRoleDefaultPolicy');
     const text = JSON.stringify(statements);
     expect(text).toContain('secretsmanager:GetSecretValue');
     expect(text).not.toContain('secretsmanager:PutSecretValue');
@@ -152,7 +159,7 @@ describe('SigningKeys', () => {
   });
 
   test('lets only the rotation function write the secret and the JWKS item', () => {
-    const rotation = JSON.stringify(policyOf(primary, 'SigningKeysRotationServiceRoleDefaultPolicy'));
+    const rotation = JSON.stringify(policyOf(primary, 'SigningKeysRotationRoleDefaultPolicy'));
     expect(rotation).toContain('secretsmanager:PutSecretValue');
     expect(rotation).toContain('"dynamodb:LeadingKeys":["JWKS"]');
   });
