@@ -7,20 +7,8 @@ import { Construct } from 'constructs';
 import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../lambda/core/credentials';
 import type { HttpMethod } from '../lambda/core/policy';
 import { type RoutePattern, validateRouteTable } from '../lambda/core/route-matching';
+import { ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/routes';
-
-/** The token issuer's public routes (API Gateway resource paths), all on one Lambda proxy integration. */
-export const ISSUER_ROUTES: readonly RoutePattern[] = [
-  { method: 'POST', path: '/auth/login' },
-  { method: 'POST', path: '/auth/token' },
-  { method: 'POST', path: '/auth/logout' },
-  { method: 'POST', path: '/auth/logout-all' },
-  { method: 'GET', path: '/auth/sessions' },
-  { method: 'DELETE', path: '/auth/sessions/{id}' },
-  { method: 'POST', path: '/auth/revoke' },
-  { method: 'GET', path: '/.well-known/jwks.json' },
-  { method: 'GET', path: '/.well-known/openid-configuration' },
-];
 
 /** The sample backends: protected routes that echo the authorizer context when `sampleBackends` is on. */
 export const SAMPLE_ROUTES: readonly RoutePattern[] = [

@@ -16,16 +16,12 @@ import { CredentialService } from '../lambda/core/credentials';
 import { JwksCache } from '../lambda/core/jwks-cache';
 import { cachedKeySource } from '../lambda/core/key-source';
 import { toPublicJwks } from '../lambda/core/keys';
-import {
-  HTTP_METHODS,
-  isValidRequestPath,
-  matchRoute,
-  type RoutePattern,
-} from '../lambda/core/route-matching';
+import { HTTP_METHODS, isValidRequestPath, matchRoute } from '../lambda/core/route-matching';
 import { SessionCache } from '../lambda/core/session-cache';
 import { SessionService } from '../lambda/core/session-service';
 import { MAX_BODY_BYTES } from '../lambda/issuer/http';
 import { createIssuerHandler } from '../lambda/issuer/issuer';
+import { ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/routes';
 import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
 import { readBody, sendError, sendResult, toProxyEvent } from './http-adapter';
@@ -65,19 +61,6 @@ export const DEMO_USERS = [
   { username: 'demo', password: 'demo-password', scope: 'profile', userId: 'user-demo' },
   { username: 'admin', password: 'admin-password', scope: 'profile admin', userId: 'user-admin' },
 ] as const;
-
-/** The issuer's public routes (API Gateway resource paths). */
-const ISSUER_ROUTES: readonly RoutePattern[] = [
-  { method: 'POST', path: '/auth/login' },
-  { method: 'POST', path: '/auth/token' },
-  { method: 'POST', path: '/auth/logout' },
-  { method: 'POST', path: '/auth/logout-all' },
-  { method: 'GET', path: '/auth/sessions' },
-  { method: 'DELETE', path: '/auth/sessions/{id}' },
-  { method: 'POST', path: '/auth/revoke' },
-  { method: 'GET', path: '/.well-known/jwks.json' },
-  { method: 'GET', path: '/.well-known/openid-configuration' },
-];
 
 /** The file (in the data directory) that says where a running platform's table is. */
 export const PLATFORM_STATE_FILE = 'platform.json';

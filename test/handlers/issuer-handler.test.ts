@@ -14,6 +14,7 @@ import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
 import { HttpError } from '../../lambda/issuer/http';
 import { createIssuerHandler, toHttpError } from '../../lambda/issuer/issuer';
+import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
 import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
@@ -307,5 +308,15 @@ describe('toHttpError', () => {
     expect(toHttpError(new AccountLockedError(42), 'POST /auth/login').headers).toEqual({
       'Retry-After': '42',
     });
+  });
+});
+
+describe('routes', () => {
+  test('the issuer answers every declared issuer route and no other', async () => {
+    const { handler } = issuerWith();
+    for (const route of ISSUER_ROUTES) {
+      const response = await handler(event(route.method, route.path));
+      expect([404, 405]).not.toContain(response.statusCode);
+    }
   });
 });

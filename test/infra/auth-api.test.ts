@@ -5,7 +5,8 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { AuthApi, type AuthApiProps, ISSUER_ROUTES, WAF_RULE_NAMES } from '../../lib/auth-api';
+import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
+import { AuthApi, type AuthApiProps, WAF_RULE_NAMES } from '../../lib/auth-api';
 
 type Props = Partial<Omit<AuthApiProps, 'issuerFunction' | 'authorizerFunction'>>;
 

@@ -1,0 +1,17 @@
+import type { RoutePattern } from '../core/route-matching';
+
+/**
+ * The issuer's public routes (API Gateway resource paths), declared once: the CDK `AuthApi` creates their
+ * methods, the local platform routes by them, and the issuer handler answers exactly these.
+ */
+export const ISSUER_ROUTES: readonly RoutePattern[] = [
+  { method: 'POST', path: '/auth/login' },
+  { method: 'POST', path: '/auth/token' },
+  { method: 'POST', path: '/auth/logout' },
+  { method: 'POST', path: '/auth/logout-all' },
+  { method: 'GET', path: '/auth/sessions' },
+  { method: 'DELETE', path: '/auth/sessions/{id}' },
+  { method: 'POST', path: '/auth/revoke' },
+  { method: 'GET', path: '/.well-known/jwks.json' },
+  { method: 'GET', path: '/.well-known/openid-configuration' },
+];
