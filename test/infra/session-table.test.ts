@@ -60,4 +60,31 @@ describe('SessionTable', () => {
       { DeletionPolicy: 'Delete' },
     );
   });
+
+  test('uses multi-region strong consistency (MRSC) when asked', () => {
+    synth({ consistency: 'strong', replicaRegions: ['us-east-2', 'us-west-2'] }).hasResourceProperties(
+      'AWS::DynamoDB::GlobalTable',
+      { MultiRegionConsistency: 'STRONG' },
+    );
+  });
+
+  test('stays eventually consistent (MREC) by default', () => {
+    const template = synth({ replicaRegions: ['us-east-2'] });
+    const [table] = Object.values(template.findResources('AWS::DynamoDB::GlobalTable'));
+    expect(['EVENTUAL', undefined]).toContain(
+      (table as { Properties: { MultiRegionConsistency?: string } }).Properties.MultiRegionConsistency,
+    );
+  });
+
+  test('fails on strong consistency without exactly two replica regions', () => {
+    expect(() => synth({ consistency: 'strong', replicaRegions: ['us-east-2'] })).toThrow(
+      /exactly two replica regions besides the stack's, got 1/,
+    );
+  });
+
+  test('takes the configured table name, which every region uses to find its replica', () => {
+    synth({ tableName: 'hybrid-auth-sessions' }).hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: 'hybrid-auth-sessions',
+    });
+  });
 });
