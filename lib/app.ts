@@ -21,7 +21,7 @@ export function buildApp(app: App): HybridAuthStack[] {
     env: { account },
   });
   for (const replica of replicas)
-    primary.addDependency(replica, 'the secret replica needs its region key first');
+    primary.addStackDependency(replica, 'the secret replica needs its region key first');
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return [primary, ...replicas];
 }
