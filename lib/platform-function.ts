@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -24,6 +24,24 @@ export interface PlatformFunctionProps {
 
 /** Where the runtime code lives. */
 export const LAMBDA_DIR = join(__dirname, '..', 'lambda');
+
+/**
+ * How every function is bundled (STYLE.md 7): by the local esbuild (never Docker), minified ESM with source
+ * maps for Node.js 22, the AWS SDK bundled (`externalModules: []`) from its tree-shakable build
+ * (`mainFields: ['module', 'main']`). One source of truth: {@link PlatformFunction} uses it, and the
+ * cold-start benchmark (bench/cold-start.ts) bundles with exactly these options.
+ */
+export const PLATFORM_BUNDLING: Readonly<BundlingOptions> = Object.freeze({
+  format: OutputFormat.ESM,
+  minify: true,
+  sourceMap: true,
+  target: 'node22',
+  externalModules: [],
+  mainFields: ['module', 'main'],
+  // ESM output with CommonJS dependencies inside: give them a `require`.
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  forceDockerBundling: false,
+});
 
 /**
  * The project's one `NodejsFunction` wrapper, holding the Lambda defaults (STYLE.md 7): Node.js 22 on ARM64,
@@ -65,18 +83,7 @@ export class PlatformFunction extends NodejsFunction {
       ...(props.reservedConcurrentExecutions === undefined
         ? {}
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
-      bundling: {
-        format: OutputFormat.ESM,
-        minify: true,
-        sourceMap: true,
-        target: 'node22',
-        externalModules: [],
-        mainFields: ['module', 'main'],
-        // ESM output with CommonJS dependencies inside: give them a `require`.
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        forceDockerBundling: false,
-      },
+      bundling: { ...PLATFORM_BUNDLING },
     });
     this.functionLogGroup = logGroup;
     Validations.of(this).acknowledge({

@@ -120,6 +120,10 @@ export interface VerifiedAccessToken {
 
 const STRING_CLAIMS = ['iss', 'sub', 'aud', 'jti', 'sid', 'client_id'] as const;
 const TIME_CLAIMS = ['exp', 'iat', 'nbf'] as const;
+/** Every claim an access token must carry, in the order their absence is reported. */
+const REQUIRED_CLAIMS: readonly string[] = [...STRING_CLAIMS, ...TIME_CLAIMS, 'scope'];
+/** A space-separated list of RFC 6749 section 3.3 scope-tokens (or empty). */
+const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e ]*$/;
 /** Upper bound of every string claim but `scope`, characters. */
 const MAX_CLAIM_LENGTH = 256;
 /** Upper bound of `scope`, characters. */
@@ -184,7 +188,7 @@ export class AccessTokenVerifier {
 }
 
 function checkClaimTypes(payload: Record<string, unknown>): AccessTokenClaims {
-  for (const name of [...STRING_CLAIMS, ...TIME_CLAIMS, 'scope']) {
+  for (const name of REQUIRED_CLAIMS) {
     if (payload[name] === undefined) throw new TokenError('claim_missing', `claim ${name} is missing`);
   }
   for (const name of STRING_CLAIMS) {
@@ -199,11 +203,7 @@ function checkClaimTypes(payload: Record<string, unknown>): AccessTokenClaims {
     }
   }
   const { scope } = payload;
-  if (
-    typeof scope !== 'string' ||
-    scope.length > MAX_SCOPE_LENGTH ||
-    !/^[\x21\x23-\x5b\x5d-\x7e ]*$/.test(scope)
-  ) {
+  if (typeof scope !== 'string' || scope.length > MAX_SCOPE_LENGTH || !SCOPE.test(scope)) {
     throw new TokenError('claim_invalid', 'claim scope must be a space-separated scope string');
   }
   return payload as unknown as AccessTokenClaims;

@@ -79,14 +79,16 @@ export class BearerAuthenticator {
     let verified: VerifiedAccessToken;
     try {
       await this.deps.jwks.ensureFresh();
-      verified = await this.verify(token);
+      verified = this.verifySync(token) ?? (await this.verifyAfterReload(token));
     } catch (error) {
       if (error instanceof TokenError) return { outcome: 'unauthorized', reason: error.code };
       throw error;
     }
     const { claims, kid } = verified;
     const facts = { sub: claims.sub, sid: claims.sid, kid, jti: claims.jti };
-    const { session, cacheHit } = await this.deps.sessions.get(claims.sid);
+    // A fresh cached session is used without another turn of the event loop (the warm path's common case).
+    const { session, cacheHit } =
+      this.deps.sessions.peek(claims.sid) ?? (await this.deps.sessions.get(claims.sid));
     if (session === undefined || session.sub !== claims.sub) {
       return { outcome: 'unauthorized', reason: 'session_not_found', ...facts, cacheHit };
     }
@@ -96,19 +98,23 @@ export class BearerAuthenticator {
     return { outcome: 'authenticated', claims, session, ...facts, cacheHit };
   }
 
-  private async verify(token: string): Promise<VerifiedAccessToken> {
+  /**
+   * Verifies synchronously (the hot path: no promise when the `kid` is known). `undefined` means the `kid` is
+   * unknown, for {@link verifyAfterReload}; every other refusal throws.
+   */
+  private verifySync(token: string): VerifiedAccessToken | undefined {
     try {
       return this.deps.verifier.verify(token);
     } catch (error) {
-      if (
-        error instanceof TokenError &&
-        error.code === 'unknown_kid' &&
-        (await this.deps.jwks.refreshForUnknownKid())
-      ) {
-        return this.deps.verifier.verify(token);
-      }
+      if (error instanceof TokenError && error.code === 'unknown_kid') return undefined;
       throw error;
     }
+  }
+
+  /** An unknown `kid`: re-load the JWKS once (rate limited) and verify again, or refuse as `unknown_kid`. */
+  private async verifyAfterReload(token: string): Promise<VerifiedAccessToken> {
+    if (await this.deps.jwks.refreshForUnknownKid()) return this.deps.verifier.verify(token);
+    throw new TokenError('unknown_kid', 'no verification key has this kid');
   }
 }
 

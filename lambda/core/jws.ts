@@ -76,18 +76,7 @@ export function verifyJwsSignature(
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot > limits.maxHeaderLength) throw new TokenError('malformed', 'token header is too long');
 
-  const header = parseSegment(token.slice(0, firstDot));
-  if (header === undefined) throw new TokenError('malformed', 'token header is not a base64url JSON object');
-  for (const name of Object.keys(header)) {
-    if (!ALLOWED_HEADER.has(name))
-      throw new TokenError('header_invalid', `header member ${name} is not allowed`);
-  }
-  const { alg, kid, typ } = header;
-  if (typeof alg !== 'string' || typeof kid !== 'string' || kid.length === 0 || kid.length > 128) {
-    throw new TokenError('header_invalid', 'header must carry string alg and kid');
-  }
-  if (typ !== undefined && typeof typ !== 'string')
-    throw new TokenError('header_invalid', 'typ must be a string');
+  const { alg, kid, typ } = checkedHeader(token.slice(0, firstDot));
 
   const key = resolveKey(kid);
   if (key === undefined) throw new TokenError('unknown_kid', 'no verification key has this kid');
@@ -100,7 +89,7 @@ export function verifyJwsSignature(
   const signingInput = Buffer.from(token.slice(0, secondDot), 'latin1');
   const valid =
     key.alg === 'ES256'
-      ? verify('sha256', signingInput, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature)
+      ? verify('sha256', signingInput, ecdsaKey(key.key), signature)
       : verify(null, signingInput, key.key, signature);
   if (!valid) throw new TokenError('bad_signature', 'signature does not verify');
 
@@ -126,6 +115,60 @@ export function verifyCompactJws(
   if (payload === undefined)
     throw new TokenError('malformed', 'token payload is not a base64url JSON object');
   return { header, payload, key };
+}
+
+/** A protected header that passed every check of {@link parseHeader}; `alg` is not yet bound to a key. */
+interface CheckedHeader {
+  readonly alg: string;
+  readonly kid: string;
+  readonly typ: string | undefined;
+}
+
+/**
+ * Headers already checked, by their exact base64url text. Every token of one signing key carries the same
+ * header, so the warm path decodes and parses it once. Only headers that passed are kept, the check is a pure
+ * function of the text, and the map is bounded (cleared when full), so an attacker's headers cost no memory.
+ */
+const CHECKED_HEADERS = new Map<string, CheckedHeader>();
+const MAX_CHECKED_HEADERS = 64;
+
+function checkedHeader(segment: string): CheckedHeader {
+  let header = CHECKED_HEADERS.get(segment);
+  if (header === undefined) {
+    header = parseHeader(segment);
+    if (CHECKED_HEADERS.size >= MAX_CHECKED_HEADERS) CHECKED_HEADERS.clear();
+    CHECKED_HEADERS.set(segment, header);
+  }
+  return header;
+}
+
+/** Decodes and checks a protected header: a JSON object with only `alg`, `kid` and `typ`, of the right types. */
+function parseHeader(segment: string): CheckedHeader {
+  const header = parseSegment(segment);
+  if (header === undefined) throw new TokenError('malformed', 'token header is not a base64url JSON object');
+  for (const name of Object.keys(header)) {
+    if (!ALLOWED_HEADER.has(name))
+      throw new TokenError('header_invalid', `header member ${name} is not allowed`);
+  }
+  const { alg, kid, typ } = header;
+  if (typeof alg !== 'string' || typeof kid !== 'string' || kid.length === 0 || kid.length > 128) {
+    throw new TokenError('header_invalid', 'header must carry string alg and kid');
+  }
+  if (typ !== undefined && typeof typ !== 'string')
+    throw new TokenError('header_invalid', 'typ must be a string');
+  return Object.freeze({ alg, kid, typ });
+}
+
+/** The `crypto.verify` key argument of each ES256 key, built once per key instead of once per token. */
+const ECDSA_KEYS = new WeakMap<KeyObject, { readonly key: KeyObject; readonly dsaEncoding: 'ieee-p1363' }>();
+
+function ecdsaKey(key: KeyObject): { readonly key: KeyObject; readonly dsaEncoding: 'ieee-p1363' } {
+  let options = ECDSA_KEYS.get(key);
+  if (options === undefined) {
+    options = Object.freeze({ key, dsaEncoding: 'ieee-p1363' as const });
+    ECDSA_KEYS.set(key, options);
+  }
+  return options;
 }
 
 /** Decodes a base64url segment holding a UTF-8 JSON object; `undefined` when it is anything else. */

@@ -36,6 +36,17 @@ export class SessionCache {
     this.clock = options.clock ?? Date.now;
   }
 
+  /**
+   * The cached session when its entry is fresh, synchronously; `undefined` when {@link get} must read. Lets the
+   * warm path skip a promise on a hit; `get` answers the same.
+   */
+  public peek(sid: string): { session: SessionRecord | undefined; cacheHit: true } | undefined {
+    const entry = this.entries.get(sid);
+    return entry !== undefined && entry.expiresAt > this.clock()
+      ? { session: entry.session, cacheHit: true }
+      : undefined;
+  }
+
   /** The session, from the cache when fresh. Store errors propagate (the caller fails closed). */
   public async get(sid: string): Promise<{ session: SessionRecord | undefined; cacheHit: boolean }> {
     const now = this.clock();

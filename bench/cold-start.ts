@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { LAMBDA_DIR, PLATFORM_BUNDLING } from '../lib/platform-function';
+import { requestEvent } from './authorizer';
+import type { BenchDynamo } from './dynamo';
+import { AUDIENCE, ISSUER, tokenFixture } from './fixtures';
+import { type Figure, median, progress, round3 } from './harness';
+
+const FUNCTIONS = ['authorizer', 'issuer', 'rotation'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+
+/**
+ * Bundles `lambda/<name>/index.ts` with esbuild exactly as the CDK `NodejsFunction` runs it for
+ * {@link PLATFORM_BUNDLING} (aws-lambda-nodejs `Bundling.buildEsbuildArgs`: `--bundle --target --platform=node
+ * --format --outfile=index.mjs --minify --sourcemap --external:... --banner:js --main-fields`).
+ */
+export async function bundleFunction(
+  name: FunctionName,
+  outDir: string,
+): Promise<{ js: number; map: number; file: string }> {
+  const options = PLATFORM_BUNDLING;
+  const file = join(outDir, name, options.format === 'esm' ? 'index.mjs' : 'index.js');
+  await build({
+    entryPoints: [join(LAMBDA_DIR, name, 'index.ts')],
+    bundle: true,
+    target: options.target ?? 'node22',
+    platform: 'node',
+    format: options.format === 'esm' ? 'esm' : 'cjs',
+    outfile: file,
+    minify: options.minify ?? false,
+    sourcemap: options.sourceMap ?? false,
+    external: [...(options.externalModules ?? [])],
+    ...(options.banner === undefined ? {} : { banner: { js: options.banner } }),
+    ...(options.mainFields === undefined ? {} : { mainFields: [...options.mainFields] }),
+    logLevel: 'silent',
+  });
+  return { js: statSync(file).size, map: options.sourceMap ? statSync(`${file}.map`).size : 0, file };
+}
+
+/** The start-up harness: import the bundle (clients are constructed at import), optionally invoke it once. */
+const HARNESS = `
+const mod = await import(process.env.BENCH_BUNDLE);
+const imported = performance.now();
+let effect = 'none';
+if (process.env.BENCH_EVENT) {
+  const result = await mod.handler(JSON.parse(process.env.BENCH_EVENT));
+  effect = result.policyDocument.Statement[0]?.Effect ?? 'none';
+}
+process.stderr.write('BENCH_READY ' + JSON.stringify({ imported, ready: performance.now(), effect }) + '\\n');
+process.exit(0);
+`;
+
+interface Run {
+  readonly wallMs: number;
+  readonly importedMs?: number;
+  readonly readyMs?: number;
+  readonly effect?: string;
+}
+
+function runNode(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const wallMs = performance.now() - started;
+      if (code !== 0)
+        return reject(new Error(`node ${args.join(' ')} exited ${code}: ${stderr.slice(0, 500)}`));
+      const marker = /BENCH_READY (\{.*\})/.exec(stderr)?.[1];
+      if (marker === undefined) return resolve({ wallMs });
+      const parsed = JSON.parse(marker) as { imported: number; ready: number; effect: string };
+      resolve({ wallMs, importedMs: parsed.imported, readyMs: parsed.ready, effect: parsed.effect });
+    });
+  });
+}
+
+/** Benchmark 3: bundle sizes and process start-to-ready against bare `node`. */
+export async function benchColdStart(
+  dynamo: BenchDynamo,
+  options: { readonly rounds: number },
+): Promise<Figure[]> {
+  const bench = '3 cold start';
+  const outDir = mkdtempSync(join(tmpdir(), 'hybrid-auth-bench-'));
+  try {
+    progress('cold start: bundling as lib/platform-function.ts does');
+    const sizes = {} as Record<FunctionName, { js: number; map: number; file: string }>;
+    for (const name of FUNCTIONS) sizes[name] = await bundleFunction(name, outDir);
+    const harness = join(outDir, 'harness.mjs');
+    writeFileSync(harness, HARNESS);
+
+    const sid = 'bench-cold-start-session';
+    await dynamo.seedSession(sid, 'user-bench');
+    const fixture = await tokenFixture('ES256', sid, 'user-bench');
+    await dynamo.publishJwks(fixture.jwks);
+    const base: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.local.endpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      TABLE_NAME: dynamo.tableName,
+      ISSUER,
+      AUDIENCE,
+      CLIENTS: JSON.stringify([{ clientId: 'native', refreshTokenDelivery: 'body' }]),
+      SIGNING_KEYS_SECRET_ID: 'bench/signing-keys',
+      // What PlatformFunction sets on every function.
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const env = (name: FunctionName, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+      ...base,
+      BENCH_BUNDLE: sizes[name].file,
+      ...extra,
+    });
+    const event = JSON.stringify(requestEvent(fixture.token));
+    const contenders: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<Run> }> = [
+      { name: 'bare node', run: () => runNode(['-e', ''], { PATH: process.env.PATH }) },
+      { name: 'authorizer ready', run: () => runNode([harness], env('authorizer', { BENCH_EVENT: event })) },
+      {
+        name: 'authorizer ready (no --enable-source-maps)',
+        run: () => runNode([harness], env('authorizer', { BENCH_EVENT: event, NODE_OPTIONS: '' })),
+      },
+      { name: 'issuer import', run: () => runNode([harness], env('issuer')) },
+      { name: 'rotation import', run: () => runNode([harness], env('rotation')) },
+    ];
+    progress(`cold start: ${options.rounds} interleaved rounds of ${contenders.length} processes`);
+    const runs = contenders.map(() => [] as Run[]);
+    for (let round = 0; round < options.rounds + 1; round++) {
+      for (let k = 0; k < contenders.length; k++) {
+        const index = (k + round) % contenders.length;
+        const run = await contenders[index]?.run();
+        if (run?.effect !== undefined && run.effect !== 'Allow' && run.effect !== 'none') {
+          throw new Error(`authorizer harness decided ${run.effect}`);
+        }
+        if (round > 0 && run !== undefined) runs[index]?.push(run);
+      }
+    }
+    const wall = runs.map((list) => median(list.map((r) => r.wallMs)));
+    const [bare = 0, authorizer = 0, authorizerNoMaps = 0, issuer = 0, rotation = 0] = wall;
+    const authorizerRuns = runs[1] ?? [];
+    const kb = (bytes: number) => round3(bytes / 1024);
+    const sizeFigures = FUNCTIONS.flatMap((name): Figure[] => [
+      {
+        bench,
+        name: `${name} bundle (minified, SDK bundled)`,
+        value: kb(sizes[name].js),
+        unit: 'KiB',
+        ...(name === 'authorizer' ? { target: '<= 400', pass: sizes[name].js / 1024 <= 400 } : {}),
+      },
+      { bench, name: `${name} source map`, value: kb(sizes[name].map), unit: 'KiB' },
+    ]);
+    const above = round3(authorizer - bare);
+    return [
+      ...sizeFigures,
+      { bench, name: 'bare node -e "" (spawn to exit)', value: round3(bare), unit: 'ms' },
+      {
+        bench,
+        name: 'authorizer spawn to ready (import + clients + first invocation)',
+        value: round3(authorizer),
+        unit: 'ms',
+      },
+      {
+        bench,
+        name: 'authorizer ready above bare node',
+        value: above,
+        unit: 'ms',
+        target: '<= 60',
+        pass: above <= 60,
+        note: 'first invocation includes the JWKS GetItem and the session GetItem on fresh connections to DynamoDB Local',
+      },
+      {
+        bench,
+        name: 'authorizer in-process: import done',
+        value: round3(median(authorizerRuns.map((r) => r.importedMs ?? Number.NaN))),
+        unit: 'ms since process start',
+      },
+      {
+        bench,
+        name: 'authorizer in-process: first decision done',
+        value: round3(median(authorizerRuns.map((r) => r.readyMs ?? Number.NaN))),
+        unit: 'ms since process start',
+      },
+      {
+        bench,
+        name: 'authorizer ready above bare node, without --enable-source-maps',
+        value: round3(authorizerNoMaps - bare),
+        unit: 'ms',
+      },
+      { bench, name: 'issuer import above bare node', value: round3(issuer - bare), unit: 'ms' },
+      { bench, name: 'rotation import above bare node', value: round3(rotation - bare), unit: 'ms' },
+    ];
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,132 @@
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
+import { KEY_PREFIX, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
+import { CredentialService, DEFAULT_SCRYPT_PARAMS } from '../lambda/core/credentials';
+import { generateKeySet } from '../lambda/core/keys';
+import { SessionService } from '../lambda/core/session-service';
+import type { BenchDynamo } from './dynamo';
+import { AUDIENCE, ISSUER, TTL_SECONDS } from './fixtures';
+import {
+  type CompareOptions,
+  compare,
+  type Figure,
+  median,
+  progress,
+  ratioFigure,
+  rebase,
+  round3,
+} from './harness';
+
+/** Benchmark 4: login latency (scrypt) and refresh throughput against a raw conditional UpdateItem. */
+export async function benchIssuer(
+  dynamo: BenchDynamo,
+  options: CompareOptions & { readonly logins: number },
+): Promise<Figure[]> {
+  const bench = '4 issuer';
+  const keySet = await generateKeySet({ alg: 'ES256', now: Date.now() });
+  const sessions = new SessionService({
+    store: dynamo.sessions,
+    keys: async () => keySet,
+    profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS },
+    policy: { refreshGraceSeconds: 10 },
+  });
+  const credentials = new CredentialService({
+    users: new DynamoDbUserStore({ client: dynamo.client, tableName: dynamo.tableName }),
+  });
+  await credentials.createUser(
+    { username: 'bench', password: 'bench-password', scope: 'profile', userId: 'user-bench' },
+    { overwrite: true },
+  );
+  await credentials.prepare();
+
+  progress(
+    `issuer login x${options.logins} (scrypt N=${DEFAULT_SCRYPT_PARAMS.N} r=${DEFAULT_SCRYPT_PARAMS.r} p=${DEFAULT_SCRYPT_PARAMS.p})`,
+  );
+  const loginMs: number[] = [];
+  const scryptMs: number[] = [];
+  let refreshToken = '';
+  for (let i = 0; i < options.logins; i++) {
+    const started = performance.now();
+    const user = await credentials.authenticate('bench', 'bench-password');
+    const checked = performance.now();
+    const tokens = await sessions.login({ sub: user.userId, clientId: 'native', scope: user.scope });
+    loginMs.push(performance.now() - started);
+    scryptMs.push(checked - started);
+    refreshToken = tokens.refreshToken;
+  }
+
+  progress('issuer refresh vs raw conditional UpdateItem');
+  // The baseline rotates another session item with the same conditional UpdateItem the store issues.
+  const baselineSid = 'bench-refresh-baseline';
+  await dynamo.seedSession(baselineSid, 'user-bench');
+  const key = { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + baselineSid } };
+  let generation = 0;
+  const rawUpdate = async () => {
+    const now = Date.now();
+    await dynamo.client.send(
+      new UpdateItemCommand({
+        TableName: dynamo.tableName,
+        Key: key,
+        UpdateExpression: 'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
+        ConditionExpression: 'generation = :expected AND attribute_not_exists(revokedAt)',
+        ExpressionAttributeValues: {
+          ':next': { N: String(generation + 1) },
+          ':expected': { N: String(generation) },
+          ':at': { N: String(now) },
+          ':idle': { N: String(now + 3_600_000) },
+        },
+      }),
+    );
+    generation++;
+  };
+  const getThenUpdate = async () => {
+    await dynamo.client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: key }));
+    await rawUpdate();
+  };
+  const refresh = async () => {
+    refreshToken = (await sessions.refresh(refreshToken, 'native')).refreshToken;
+  };
+  const results = await compare(
+    [
+      { name: 'raw conditional UpdateItem', async: true, run: rawUpdate },
+      { name: 'SessionService.refresh', async: true, run: refresh },
+      { name: 'raw GetItem + conditional UpdateItem', async: true, run: getThenUpdate },
+    ],
+    { ...options, roundMs: Math.max(options.roundMs, 500) },
+  );
+  const [raw, ours, getUpdate] = results;
+  if (!raw || !ours || !getUpdate) throw new Error('missing results');
+  const params = `N=${DEFAULT_SCRYPT_PARAMS.N} r=${DEFAULT_SCRYPT_PARAMS.r} p=${DEFAULT_SCRYPT_PARAMS.p} keyLength=${DEFAULT_SCRYPT_PARAMS.keyLength}`;
+  return [
+    {
+      bench,
+      name: 'login median (scrypt + session create + mint)',
+      value: round3(median(loginMs)),
+      unit: 'ms',
+      note: `scrypt ${params}; ${options.logins} logins`,
+    },
+    {
+      bench,
+      name: 'login: password check (scrypt) median',
+      value: round3(median(scryptMs)),
+      unit: 'ms',
+      note: params,
+    },
+    { bench, name: 'raw conditional UpdateItem', value: round3(1e6 / raw.medianUs), unit: 'ops/s' },
+    { bench, name: 'refresh (sequential, one client)', value: round3(1e6 / ours.medianUs), unit: 'ops/s' },
+    {
+      bench,
+      name: 'raw GetItem + conditional UpdateItem',
+      value: round3(1e6 / getUpdate.medianUs),
+      unit: 'ops/s',
+    },
+    ratioFigure(
+      bench,
+      'refresh vs raw conditional UpdateItem',
+      ours,
+      0.7,
+      'refresh needs a read before its write (the MAC key salt and generation): two round trips against one',
+    ),
+    ratioFigure(bench, 'refresh vs raw GetItem + UpdateItem', rebase(ours, getUpdate)),
+  ];
+}
