@@ -3,6 +3,7 @@ import type { Logger } from '../adapters/logger';
 import type { BearerAuthenticator } from '../core/authorizer';
 import type { ClientConfig, ClientRegistry } from '../core/clients';
 import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../core/errors';
+import { isSessionId } from '../core/refresh-token';
 import type { SessionService, TokenSet } from '../core/session-service';
 import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
 
@@ -54,8 +55,9 @@ export function createIssuerHandler(
     'DELETE /auth/sessions/{id}': async (event) => {
       const { claims } = await bearer(deps, event);
       const id = event.pathParameters?.id;
-      const revoked =
-        typeof id === 'string' && (await deps.sessions.logout(id, claims.sub, 'revoked_by_user'));
+      // Only a well-formed session id reaches the table: an id over DynamoDB's key size limit would be a
+      // ValidationException there, and a 503 for what is bad input.
+      const revoked = isSessionId(id) && (await deps.sessions.logout(id, claims.sub, 'revoked_by_user'));
       if (!revoked) throw new HttpError(404, 'not_found', 'no such session');
       return noContent();
     },
@@ -286,14 +288,7 @@ async function revoke(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<AP
   const registered = client(deps, body.client_id);
   const presented = body.token;
   if (presented === undefined || presented === '') throw new InvalidRequestError('token is required');
-  const hint = body.token_type_hint;
-  if (hint !== undefined && hint !== 'refresh_token' && hint !== 'access_token') {
-    throw new HttpError(
-      400,
-      'unsupported_token_type',
-      'token_type_hint must be refresh_token or access_token',
-    );
-  }
+  // token_type_hint is only a hint (RFC 7009 section 2.1): every token type is searched whatever it says.
   const revokedRefresh = await deps.sessions.revokeByRefreshToken(
     presented,
     registered.clientId,

@@ -847,12 +847,6 @@ describe('hostile input', () => {
       tokenForm({ grant_type: 'refresh_token', refresh_token: randomRefreshToken() }),
     ],
     ['revoke without a token', 400, 'invalid_request', revokeForm({ client_id: 'native' })],
-    [
-      'revoke with an unknown token_type_hint',
-      400,
-      'unsupported_token_type',
-      revokeForm({ token: 'x', token_type_hint: 'id_token' }),
-    ],
     ['logout with neither token', 400, 'invalid_request', bare('POST', '/auth/logout')],
     ['sessions without a token', 401, 'invalid_token', bare('GET', '/auth/sessions')],
     ['DELETE a session without a token', 401, 'invalid_token', bare('DELETE', '/auth/sessions/abc')],

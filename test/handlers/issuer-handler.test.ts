@@ -249,12 +249,23 @@ describe('issuer handler', () => {
     expect(after.statusCode).toBe(401);
   });
 
-  test('refuses an unknown token_type_hint', async () => {
+  test('ignores an unknown or wrong token_type_hint and still revokes (RFC 7009 section 2.1)', async () => {
     const { handler } = issuerWith();
-    const response = await handler(
-      event('POST', '/auth/revoke', { headers: FORM_TYPE, body: 'token=abc&token_type_hint=id_token' }),
+    const { body } = await login(handler);
+    const revoke = await handler(
+      event('POST', '/auth/revoke', {
+        headers: FORM_TYPE,
+        body: `token=${body.refresh_token}&token_type_hint=id_token&client_id=native`,
+      }),
     );
-    expect(JSON.parse(response.body)).toMatchObject({ error: 'unsupported_token_type' });
+    expect(revoke.statusCode).toBe(200);
+    const refresh = await handler(
+      event('POST', '/auth/token', {
+        headers: FORM_TYPE,
+        body: `grant_type=refresh_token&refresh_token=${body.refresh_token}&client_id=native`,
+      }),
+    );
+    expect(JSON.parse(refresh.body)).toMatchObject({ error: 'invalid_grant' });
   });
 
   test('answers 503 with Retry-After when DynamoDB is unreachable, and writes nothing', async () => {

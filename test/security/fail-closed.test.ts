@@ -1,0 +1,321 @@
+import { type DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { createLogger } from '../../lambda/adapters/logger';
+import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
+import { AccessTokenVerifier } from '../../lambda/core/access-token';
+import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
+import { JwksCache } from '../../lambda/core/jwks-cache';
+import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { SessionCache } from '../../lambda/core/session-cache';
+import { PROTECTED_ROUTES } from '../../lambda/routes';
+import {
+  createTable,
+  type DynamoDbLocal,
+  freePort,
+  localClient,
+  startDynamoDbLocal,
+} from '../../local/dynamodb-local';
+import { freshTable } from '../support/dynamodb';
+import {
+  authorizerEvent,
+  buildAuthorizer,
+  buildIssuer,
+  FORM_TYPE,
+  type IssuerHandler,
+  login,
+  PROFILE,
+  proxyEvent,
+  refresh,
+  scanTable,
+  seedUsers,
+  USERS,
+} from './harness';
+
+// Fail closed: when DynamoDB is unreachable, stopped or throttling, the authorizer never allows (it throws
+// the non-Unauthorized failure that API Gateway answers 503: AuthApi's AUTHORIZER_FAILURE response,
+// test/infra/auth-api.test.ts) and the issuer answers 503 with Retry-After, writing nothing half-way.
+
+jest.setTimeout(60_000);
+
+let keys: KeySet;
+
+beforeAll(async () => {
+  keys = await generateKeySet({ now: Date.now() });
+});
+
+const DEPENDENCY_FAILURE = 'AuthorizerDependencyFailure';
+
+function expect503(response: APIGatewayProxyResult): void {
+  expect(response.statusCode).toBe(503);
+  expect(response.headers?.['Retry-After']).toBe('1');
+  expect(JSON.parse(response.body)).toEqual({
+    error: 'temporarily_unavailable',
+    error_description: 'try again shortly',
+  });
+}
+
+/** Login, refresh, logout (bearer and refresh token), logout-all, listing: all 503 with Retry-After. */
+async function expectIssuerUnavailable(
+  handler: IssuerHandler,
+  tokens: { accessToken: string; refreshToken: string },
+): Promise<void> {
+  const bearer = { Authorization: `Bearer ${tokens.accessToken}` };
+  const responses = await Promise.all([
+    handler(
+      proxyEvent('POST', '/auth/login', {
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: USERS.alice.username, password: USERS.alice.password }),
+      }),
+    ),
+    refresh(handler, tokens.refreshToken),
+    handler(proxyEvent('POST', '/auth/logout', { headers: bearer })),
+    handler(
+      proxyEvent('POST', '/auth/logout', {
+        headers: FORM_TYPE,
+        body: `refresh_token=${tokens.refreshToken}&client_id=native`,
+      }),
+    ),
+    handler(proxyEvent('POST', '/auth/logout-all', { headers: bearer })),
+    handler(proxyEvent('GET', '/auth/sessions', { headers: bearer })),
+    handler(
+      proxyEvent('POST', '/auth/revoke', {
+        headers: FORM_TYPE,
+        body: `token=${tokens.refreshToken}&client_id=native`,
+      }),
+    ),
+  ]);
+  for (const response of responses) expect503(response);
+}
+
+describe('DynamoDB unreachable (a client pointed at a closed port)', () => {
+  let good: { client: DynamoDBClient; tableName: string };
+  let unreachable: DynamoDBClient;
+
+  beforeAll(async () => {
+    good = await freshTable();
+    await seedUsers(good.client, good.tableName);
+    unreachable = localClient(`http://127.0.0.1:${await freePort()}`);
+  });
+
+  afterAll(() => {
+    good.client.destroy();
+    unreachable.destroy();
+  });
+
+  test('the authorizer throws the dependency failure for a valid token, never Unauthorized or an allow', async () => {
+    const tokens = await login(buildIssuer({ ...good, keys }).handler);
+    const { handler, lines } = buildAuthorizer({ client: unreachable, tableName: good.tableName, keys });
+    await expect(handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
+      new RegExp(`^${DEPENDENCY_FAILURE}$`),
+    );
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      decision: 'error',
+      reason: 'dependency_unavailable',
+    });
+  });
+
+  test('the authorizer fails closed when the published JWKS cannot be read', async () => {
+    await new DynamoDbJwksStore(good.client, good.tableName).publish(toPublicJwks(keys), Date.now());
+    const tokens = await login(buildIssuer({ ...good, keys }).handler);
+    const handlerOver = (client: DynamoDBClient) => {
+      const jwks = new JwksCache({ load: () => new DynamoDbJwksStore(client, good.tableName).load() });
+      const store = new DynamoDbSessionStore({ client: good.client, tableName: good.tableName });
+      return createAuthorizerHandler({
+        authorizer: new Authorizer(
+          new BearerAuthenticator({
+            verifier: new AccessTokenVerifier({ ...PROFILE, keys: jwks.get }),
+            jwks,
+            sessions: new SessionCache({ store, ttlMs: 0 }),
+          }),
+          PROTECTED_ROUTES,
+        ),
+        logger: createLogger('authorizer', () => undefined),
+      });
+    };
+    // Control: the same handler over the reachable table allows.
+    expect(
+      (await handlerOver(good.client)(authorizerEvent(`Bearer ${tokens.accessToken}`))).principalId,
+    ).toBe(USERS.alice.userId);
+    await expect(handlerOver(unreachable)(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
+      DEPENDENCY_FAILURE,
+    );
+  });
+
+  test('the issuer answers 503 with Retry-After on every stateful route and writes nothing', async () => {
+    const tokens = await login(buildIssuer({ ...good, keys }).handler);
+    const before = await scanTable(good.client, good.tableName);
+    const { handler, lines } = buildIssuer({ client: unreachable, tableName: good.tableName, keys });
+    await expectIssuerUnavailable(handler, tokens);
+    expect(await scanTable(good.client, good.tableName)).toEqual(before);
+    expect(lines.filter((line) => line.includes('"issuer dependency failed"'))).toHaveLength(7);
+  });
+});
+
+describe('DynamoDB Local stopped mid-run, then started again', () => {
+  let server: DynamoDbLocal | undefined;
+  let client: DynamoDBClient;
+  const tableName = 'fail-closed';
+
+  beforeAll(async () => {
+    server = await startDynamoDbLocal();
+    client = localClient(server.endpoint);
+    await createTable(client, tableName);
+    await seedUsers(client, tableName);
+  }, 60_000);
+
+  afterAll(async () => {
+    client.destroy();
+    await server?.stop();
+  });
+
+  test('while it is down nothing is allowed and the issuer answers 503; afterwards the same handlers recover', async () => {
+    const issuer = buildIssuer({ client, tableName, keys });
+    const authorizer = buildAuthorizer({ client, tableName, keys });
+    const tokens = await login(issuer.handler);
+    expect((await authorizer.handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).principalId).toBe(
+      USERS.alice.userId,
+    );
+    const port = server?.port ?? 0;
+
+    await server?.stop();
+
+    await expect(authorizer.handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
+      new RegExp(`^${DEPENDENCY_FAILURE}$`),
+    );
+    await expectIssuerUnavailable(issuer.handler, tokens);
+
+    // Back on the same port (in memory: the old sessions are gone, so the old token must not pass either).
+    server = await startDynamoDbLocal({ port });
+    await createTable(client, tableName);
+    await seedUsers(client, tableName);
+    await expect(authorizer.handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
+      new RegExp(`^${UNAUTHORIZED}$`),
+    );
+    expect(JSON.parse(authorizer.lines.at(-1) ?? '{}')).toMatchObject({ reason: 'session_not_found' });
+    const fresh = await login(issuer.handler);
+    expect((await authorizer.handler(authorizerEvent(`Bearer ${fresh.accessToken}`))).principalId).toBe(
+      USERS.alice.userId,
+    );
+  });
+});
+
+describe('DynamoDB throttling (ProvisionedThroughputExceededException injected by client middleware)', () => {
+  let table: { client: DynamoDBClient; tableName: string };
+  let throttled: DynamoDBClient;
+  /** Command names that currently throw. */
+  const armed = new Set<string>();
+
+  beforeAll(async () => {
+    table = await freshTable();
+    await seedUsers(table.client, table.tableName);
+    const endpoint = process.env.DYNAMODB_LOCAL_ENDPOINT ?? '';
+    throttled = localClient(endpoint);
+    throttled.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (armed.has(String(context.commandName))) {
+          throw new ProvisionedThroughputExceededException({
+            message: 'The level of configured provisioned throughput for the table was exceeded.',
+            $metadata: { httpStatusCode: 400 },
+          });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectThrottling' },
+    );
+  });
+
+  afterEach(() => armed.clear());
+
+  afterAll(() => {
+    table.client.destroy();
+    throttled.destroy();
+  });
+
+  const sessionItems = async () =>
+    [...(await scanTable(table.client, table.tableName))].filter(([pk]) => pk.startsWith('SESSION#'));
+
+  test('the authorizer throws the dependency failure when GetItem is throttled', async () => {
+    const tokens = await login(buildIssuer({ client: throttled, tableName: table.tableName, keys }).handler);
+    const { handler, lines } = buildAuthorizer({ client: throttled, tableName: table.tableName, keys });
+    armed.add('GetItemCommand');
+    await expect(handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
+      new RegExp(`^${DEPENDENCY_FAILURE}$`),
+    );
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      reason: 'dependency_unavailable',
+      error: 'ProvisionedThroughputExceededException',
+    });
+    armed.clear();
+    expect((await handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).principalId).toBe(
+      USERS.alice.userId,
+    );
+  });
+
+  test('login with the session write throttled: 503, and no session item was created', async () => {
+    const { handler, lines } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const before = await sessionItems();
+    armed.add('PutItemCommand');
+    const response = await handler(
+      proxyEvent('POST', '/auth/login', {
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: USERS.bob.username, password: USERS.bob.password }),
+      }),
+    );
+    expect503(response);
+    expect(await sessionItems()).toEqual(before);
+    expect(lines.some((line) => line.includes('"error":"ProvisionedThroughputExceededException"'))).toBe(
+      true,
+    );
+  });
+
+  test('refresh with the rotation write throttled: 503, the generation unchanged, and the same token works after', async () => {
+    const { handler, securityEvents } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const tokens = await login(handler);
+    const before = await sessionItems();
+    armed.add('UpdateItemCommand');
+    expect503(await refresh(handler, tokens.refreshToken));
+    expect(await sessionItems()).toEqual(before);
+    armed.clear();
+    expect((await refresh(handler, tokens.refreshToken)).statusCode).toBe(200);
+    expect(securityEvents).toEqual([]);
+  });
+
+  test('refresh with the session read throttled: 503 and nothing written', async () => {
+    const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const tokens = await login(handler);
+    const before = await sessionItems();
+    armed.add('GetItemCommand');
+    expect503(await refresh(handler, tokens.refreshToken));
+    expect(await sessionItems()).toEqual(before);
+  });
+
+  test('logout with the revocation write throttled: 503, the session still live, a retry logs out', async () => {
+    const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const tokens = await login(handler);
+    const logout = () =>
+      handler(
+        proxyEvent('POST', '/auth/logout', { headers: { Authorization: `Bearer ${tokens.accessToken}` } }),
+      );
+    armed.add('UpdateItemCommand');
+    expect503(await logout());
+    const item = (await scanTable(table.client, table.tableName)).get(`SESSION#${tokens.sid}`);
+    expect(item?.revokedAt).toBeUndefined();
+    armed.clear();
+    expect((await logout()).statusCode).toBe(204);
+  });
+
+  test('logout-all with the subject query throttled: 503', async () => {
+    const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const tokens = await login(handler);
+    armed.add('QueryCommand');
+    expect503(
+      await handler(
+        proxyEvent('POST', '/auth/logout-all', {
+          headers: { Authorization: `Bearer ${tokens.accessToken}` },
+        }),
+      ),
+    );
+  });
+});
