@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     [
       '',
       `hybrid-auth local platform ready at ${platform.url}`,
+      `  demo page: ${platform.url}/`,
       `  keys: ${platform.keysPath}`,
       '  users:',
       ...DEMO_USERS.map((user) => `    ${user.username} / ${user.password} (scope: ${user.scope})`),

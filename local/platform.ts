@@ -23,6 +23,7 @@ import { MAX_BODY_BYTES } from '../lambda/issuer/http';
 import { createIssuerHandler } from '../lambda/issuer/issuer';
 import { ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/routes';
+import { createDemoAssets } from './demo/serve';
 import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
 import { readBody, sendError, sendResult, toProxyEvent } from './http-adapter';
 import { loadOrCreateKeySet, readKeySet } from './keys-file';
@@ -90,6 +91,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     if ((error as Error).name !== 'ResourceInUseException') throw error;
   }
 
+  const logger = createLogger('local', write);
   const server = createServer();
   // Requests Node's parser refuses (oversized headers, bad framing) still get a JSON body.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -104,6 +106,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
+  // Until the platform is ready (keys published, users seeded), every request is a 503, never a hang.
+  let handler: (request: IncomingMessage, response: ServerResponse) => Promise<void> = async (
+    _request,
+    response,
+  ) =>
+    sendError(response, 503, 'temporarily_unavailable', 'the platform is starting', { 'Retry-After': '1' });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    handler(request, response).catch((error: unknown) => {
+      logger.error('local platform error', { error: (error as Error)?.name ?? 'unknown' });
+      if (!response.headersSent) sendError(response, 500, 'server_error', 'unexpected error');
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 3000, host, resolve);
@@ -111,7 +125,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
 
-  const logger = createLogger('local', write);
   const { keys: initialKeys } = await loadOrCreateKeySet(keysPath, Date.now());
   // Tells `npm run rotate-keys` where this platform's table is, so it can publish the rotated JWKS.
   const statePath = join(dataDir, PLATFORM_STATE_FILE);
@@ -127,7 +140,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   for (const user of DEMO_USERS) await credentials.createUser(user, { overwrite: true });
   await credentials.prepare();
 
-  const handler = buildHandlers({
+  handler = buildHandlers({
     url,
     keysPath,
     client,
@@ -137,12 +150,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
     refreshGraceSeconds: options.refreshGraceSeconds ?? 10,
     sessionCacheTtlSeconds: options.sessionCacheTtlSeconds ?? 1,
-  });
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    handler(request, response).catch((error: unknown) => {
-      logger.error('local platform error', { error: (error as Error)?.name ?? 'unknown' });
-      if (!response.headersSent) sendError(response, 500, 'server_error', 'unexpected error');
-    });
   });
 
   return {
@@ -209,11 +216,14 @@ function buildHandlers(settings: HandlerSettings) {
     authorizer: new Authorizer(authenticatorWith(settings.sessionCacheTtlSeconds * 1000), PROTECTED_ROUTES),
     logger,
   });
+  // The demo page at `/` (local/demo/): static assets with a strict CSP, the script bundled on first use.
+  const demo = createDemoAssets();
 
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const requestUrl = new URL(request.url ?? '/', url);
     const path = requestUrl.pathname;
     const method = request.method ?? 'GET';
+    if (demo.handles(path)) return demo.serve(method, path, response);
     if (!isValidRequestPath(path)) return sendError(response, 400, 'invalid_request', 'malformed path');
     const issuerMatch = matchRoute(ISSUER_ROUTES, method, path);
     const protectedMatch = matchRoute(PROTECTED_ROUTES, method, path);
