@@ -1,5 +1,4 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger } from '../../lambda/adapters/logger';
@@ -17,6 +16,7 @@ import { createIssuerHandler, toHttpError } from '../../lambda/issuer/issuer';
 import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
 import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
+import { proxyEvent as event, FORM_TYPE, JSON_TYPE } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
 let client: DynamoDBClient;
@@ -67,31 +67,6 @@ function issuerWith(dynamo: DynamoDBClient = client) {
   });
   return { handler, lines };
 }
-
-function event(
-  method: string,
-  resource: string,
-  options: {
-    body?: string;
-    headers?: Record<string, string>;
-    base64?: boolean;
-    path?: Record<string, string>;
-  } = {},
-): APIGatewayProxyEvent {
-  return {
-    httpMethod: method,
-    resource,
-    path: resource,
-    headers: options.headers ?? {},
-    body: options.body ?? null,
-    isBase64Encoded: options.base64 ?? false,
-    pathParameters: options.path ?? null,
-    requestContext: { identity: { sourceIp: '203.0.113.5' } },
-  } as unknown as APIGatewayProxyEvent;
-}
-
-const JSON_TYPE = { 'Content-Type': 'application/json' };
-const FORM_TYPE = { 'Content-Type': 'application/x-www-form-urlencoded' };
 
 async function login(handler: ReturnType<typeof issuerWith>['handler'], clientId = 'native') {
   const response = await handler(

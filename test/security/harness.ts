@@ -1,9 +1,5 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type {
-  APIGatewayProxyEvent,
-  APIGatewayProxyResult,
-  APIGatewayRequestAuthorizerEvent,
-} from 'aws-lambda';
+import type { APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger } from '../../lambda/adapters/logger';
@@ -19,14 +15,15 @@ import { SessionCache } from '../../lambda/core/session-cache';
 import { type SecurityEvent, SessionService } from '../../lambda/core/session-service';
 import { createIssuerHandler, type IssuerDeps } from '../../lambda/issuer/issuer';
 import { PROTECTED_ROUTES } from '../../lambda/routes';
+import { FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
+
+export { FORM_TYPE, JSON_TYPE, proxyEvent };
 
 /** Shared set-up of the security suites: the real issuer and authorizer handlers over a real table. */
 
 export const PROFILE = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
 export const WEB_ORIGIN = 'https://app.example.test';
-export const JSON_TYPE = { 'Content-Type': 'application/json' } as const;
-export const FORM_TYPE = { 'Content-Type': 'application/x-www-form-urlencoded' } as const;
 export const USERS = {
   alice: { username: 'alice', password: 'alice-password', userId: 'u-alice', scope: 'profile' },
   bob: { username: 'bob', password: 'bob-password', userId: 'u-bob', scope: 'profile admin' },
@@ -120,29 +117,6 @@ export function buildAuthorizer(options: {
 }
 
 export type IssuerHandler = ReturnType<typeof buildIssuer>['handler'];
-
-/** An API Gateway REST proxy event. */
-export function proxyEvent(
-  method: string,
-  resource: string,
-  options: {
-    readonly body?: string | null;
-    readonly headers?: Record<string, string>;
-    readonly base64?: boolean;
-    readonly path?: Record<string, string> | null;
-  } = {},
-): APIGatewayProxyEvent {
-  return {
-    httpMethod: method,
-    resource,
-    path: resource,
-    headers: options.headers ?? {},
-    body: options.body ?? null,
-    isBase64Encoded: options.base64 ?? false,
-    pathParameters: options.path ?? null,
-    requestContext: { identity: { sourceIp: '203.0.113.5' } },
-  } as unknown as APIGatewayProxyEvent;
-}
 
 /** A REQUEST authorizer event for `GET /api/me`. */
 export function authorizerEvent(authorization: string | undefined): APIGatewayRequestAuthorizerEvent {
