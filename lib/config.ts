@@ -102,25 +102,21 @@ function seconds(
   min: number,
   max: number,
 ): Duration {
-  const value = raw[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(key, value, `an integer number of seconds from ${min} to ${max}`);
-  }
-  return Duration.seconds(value);
+  return Duration.seconds(integer(raw, key, fallback.toSeconds(), min, max, 'an integer number of seconds'));
 }
 
-function positiveInt(
+function integer(
   raw: Record<string, unknown>,
   key: string,
   fallback: number,
   min: number,
   max: number,
+  kind = 'an integer',
 ): number {
   const value = raw[key];
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(key, value, `an integer from ${min} to ${max}`);
+    fail(key, value, `${kind} from ${min} to ${max}`);
   }
   return value;
 }
@@ -237,7 +233,7 @@ export function loadConfig(input: unknown): HybridAuthConfig {
       `at least sessionIdleTimeoutSeconds (${sessionIdleTimeout.toSeconds()})`,
     );
   }
-  const rotationDays = positiveInt(raw, 'keyRotationIntervalDays', d.keyRotationInterval.toDays(), 1, 365);
+  const rotationDays = integer(raw, 'keyRotationIntervalDays', d.keyRotationInterval.toDays(), 1, 365);
 
   const config: HybridAuthConfig = {
     name,
@@ -267,12 +263,12 @@ export function loadConfig(input: unknown): HybridAuthConfig {
     clients: clientsOf(raw),
     ...(raw.alarmEmail === undefined ? {} : { alarmEmail: emailOf(raw.alarmEmail) }),
     waf: {
-      loginLimit: positiveInt(raw, 'wafLoginLimit', d.waf.loginLimit, 10, 2_000_000_000),
-      authLimit: positiveInt(raw, 'wafAuthLimit', d.waf.authLimit, 10, 2_000_000_000),
+      loginLimit: integer(raw, 'wafLoginLimit', d.waf.loginLimit, 10, 2_000_000_000),
+      authLimit: integer(raw, 'wafAuthLimit', d.waf.authLimit, 10, 2_000_000_000),
     },
     throttling: {
-      rateLimit: positiveInt(raw, 'throttlingRateLimit', d.throttling.rateLimit, 1, 10_000),
-      burstLimit: positiveInt(raw, 'throttlingBurstLimit', d.throttling.burstLimit, 1, 5_000),
+      rateLimit: integer(raw, 'throttlingRateLimit', d.throttling.rateLimit, 1, 10_000),
+      burstLimit: integer(raw, 'throttlingBurstLimit', d.throttling.burstLimit, 1, 5_000),
     },
     sampleBackends: booleanOf(raw, 'sampleBackends', d.sampleBackends),
   };

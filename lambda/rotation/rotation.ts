@@ -200,9 +200,11 @@ export function createRotationHandler(deps: RotationDeps) {
       return;
     }
     const { SecretId: secretId, ClientRequestToken: token, Step: step } = event;
-    const { RotationEnabled, VersionIdsToStages = {} } = await deps.secrets.send(
-      new DescribeSecretCommand({ SecretId: secretId }),
-    );
+    const {
+      RotationEnabled,
+      LastRotatedDate,
+      VersionIdsToStages = {},
+    } = await deps.secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
     if (RotationEnabled === false) throw new Error(`rotation is not enabled on secret ${secretId}`);
     const stages = VersionIdsToStages[token];
     if (stages === undefined) throw new Error(`secret version ${token} has no stage for rotation`);
@@ -213,8 +215,8 @@ export function createRotationHandler(deps: RotationDeps) {
     if (!stages.includes(AWSPENDING)) throw new Error(`secret version ${token} is not AWSPENDING`);
     switch (step) {
       case 'createSecret':
-        return steps.createSecret(secretId, token, async (current) =>
-          scheduled(current, await lastRotatedAt(secretId)),
+        return steps.createSecret(secretId, token, (current) =>
+          scheduled(current, LastRotatedDate?.getTime()),
         );
       case 'setSecret':
         return steps.setSecret(secretId, token);
