@@ -1,5 +1,4 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
@@ -12,6 +11,7 @@ import { SessionService } from '../../lambda/core/session-service';
 import { PROTECTED_ROUTES } from '../../lambda/routes';
 import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
+import { TEST_API as API, authorizerEvent as event } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
 let client: DynamoDBClient;
@@ -30,8 +30,6 @@ beforeAll(async () => {
 
 afterAll(() => client.destroy());
 
-const API = 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod';
-
 function handlerWith(sessionStore = store) {
   const lines: string[] = [];
   const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
@@ -46,18 +44,6 @@ function handlerWith(sessionStore = store) {
     logger: createLogger('authorizer', (line) => lines.push(line)),
   });
   return { handler, lines };
-}
-
-function event(authorization: string | undefined, path = '/api/me'): APIGatewayRequestAuthorizerEvent {
-  return {
-    type: 'REQUEST',
-    methodArn: `${API}/GET${path}`,
-    resource: path,
-    path,
-    httpMethod: 'GET',
-    headers: authorization === undefined ? {} : { Authorization: authorization },
-    requestContext: { identity: { sourceIp: '198.51.100.7' } },
-  } as unknown as APIGatewayRequestAuthorizerEvent;
 }
 
 describe('authorizer handler', () => {

@@ -1,5 +1,5 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger } from '../../lambda/adapters/logger';
@@ -15,10 +15,10 @@ import { SessionCache } from '../../lambda/core/session-cache';
 import { type SecurityEvent, SessionService } from '../../lambda/core/session-service';
 import { createIssuerHandler, type IssuerDeps } from '../../lambda/issuer/issuer';
 import { PROTECTED_ROUTES } from '../../lambda/routes';
-import { FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
+import { authorizerEvent, FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
-export { FORM_TYPE, JSON_TYPE, proxyEvent };
+export { authorizerEvent, FORM_TYPE, JSON_TYPE, proxyEvent };
 
 /** Shared set-up of the security suites: the real issuer and authorizer handlers over a real table. */
 
@@ -30,7 +30,6 @@ export const USERS = {
 } as const;
 /** A stack-trace frame, a source position or a Node internal. */
 export const STACK_TRACE = /^\s*at |\bat \S+ \(|\.[cm]?[jt]s:\d+|node:internal/m;
-const API = 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod';
 
 /** Creates the two users of the suites (cheap scrypt parameters). */
 export async function seedUsers(client: DynamoDBClient, tableName: string): Promise<void> {
@@ -117,19 +116,6 @@ export function buildAuthorizer(options: {
 }
 
 export type IssuerHandler = ReturnType<typeof buildIssuer>['handler'];
-
-/** A REQUEST authorizer event for `GET /api/me`. */
-export function authorizerEvent(authorization: string | undefined): APIGatewayRequestAuthorizerEvent {
-  return {
-    type: 'REQUEST',
-    methodArn: `${API}/GET/api/me`,
-    resource: '/api/me',
-    path: '/api/me',
-    httpMethod: 'GET',
-    headers: authorization === undefined ? {} : { Authorization: authorization },
-    requestContext: { identity: { sourceIp: '198.51.100.7' } },
-  } as unknown as APIGatewayRequestAuthorizerEvent;
-}
 
 /** The outcome of a login. */
 export interface LoggedIn {

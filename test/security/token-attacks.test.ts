@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
@@ -24,6 +23,7 @@ import { SessionService, type TokenSet } from '../../lambda/core/session-service
 import { PROTECTED_ROUTES } from '../../lambda/routes';
 import { readKeySet } from '../../local/keys-file';
 import { freshTable } from '../support/dynamodb';
+import { authorizerEvent } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 import {
   accessTokenHeader,
@@ -40,7 +40,6 @@ import { type PlatformProcess, startPlatformProcess } from '../support/platform-
 // (test/support/jws-forge.ts) and names a live session, so exactly one rule stands between it and an Allow.
 // Verifier-level detail (every rule in isolation) lives in test/core/access-token.test.ts.
 
-const API = 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod';
 const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
 /** P-256 group order n. */
 const P256_N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
@@ -95,18 +94,6 @@ function handlerWith(extra: readonly object[] = []) {
     logger: createLogger('authorizer', (line) => lines.push(line)),
   });
   return { handler, lines, rejected };
-}
-
-function event(authorization: string | undefined): APIGatewayRequestAuthorizerEvent {
-  return {
-    type: 'REQUEST',
-    methodArn: `${API}/GET/api/me`,
-    resource: '/api/me',
-    path: '/api/me',
-    httpMethod: 'GET',
-    headers: authorization === undefined ? {} : { Authorization: authorization },
-    requestContext: { identity: { sourceIp: '198.51.100.7' } },
-  } as unknown as APIGatewayRequestAuthorizerEvent;
 }
 
 /** Claims that pass every rule now, naming the live session. */
@@ -548,25 +535,25 @@ const ENC_PUBLISHED = () => ({ ...toPublicJwk(encKey), use: 'enc' });
 describe('the harness can fail: the same forger makes an accepted token', () => {
   test('a token forged with the real key and the live session is allowed', async () => {
     const { handler } = handlerWith();
-    const result = await handler(event(bearer(real())));
+    const result = await handler(authorizerEvent(bearer(real())));
     expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
   });
 
   test('a token of the retired key is allowed while it is still published, refused once dropped', async () => {
     const token = forge(retired, accessTokenHeader(retired), claims());
     const published = handlerWith([toPublicJwk(retired)]);
-    expect((await published.handler(event(bearer(token)))).principalId).toBe('victim');
+    expect((await published.handler(authorizerEvent(bearer(token)))).principalId).toBe('victim');
     const dropped = handlerWith();
-    await expect(dropped.handler(event(bearer(token)))).rejects.toThrow(UNAUTHORIZED);
+    await expect(dropped.handler(authorizerEvent(bearer(token)))).rejects.toThrow(UNAUTHORIZED);
   });
 
   test('the use "enc" key verifies when published with use "sig", and is refused at import otherwise', async () => {
     const token = forge(encKey, accessTokenHeader(encKey), claims());
-    expect((await handlerWith([toPublicJwk(encKey)]).handler(event(bearer(token)))).principalId).toBe(
-      'victim',
-    );
+    expect(
+      (await handlerWith([toPublicJwk(encKey)]).handler(authorizerEvent(bearer(token)))).principalId,
+    ).toBe('victim');
     const { handler, rejected } = handlerWith([ENC_PUBLISHED()]);
-    await expect(handler(event(bearer(token)))).rejects.toThrow(UNAUTHORIZED);
+    await expect(handler(authorizerEvent(bearer(token)))).rejects.toThrow(UNAUTHORIZED);
     expect(rejected).toEqual(['use enc is not sig']);
   });
 });
@@ -577,7 +564,7 @@ describe.each(CATALOGUE)('token attacks through the authorizer handler: %s', (_g
     // The enc key is published (with use "enc") in every run, so that its refusal is the import rule's.
     const { handler, lines } = handlerWith([ENC_PUBLISHED()]);
     const authorization = build();
-    await expect(handler(event(authorization))).rejects.toThrow(new RegExp(`^${UNAUTHORIZED}$`));
+    await expect(handler(authorizerEvent(authorization))).rejects.toThrow(new RegExp(`^${UNAUTHORIZED}$`));
     expect(lines).toHaveLength(1);
     const decision = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
     expect(decision).toMatchObject({ message: 'authorizer decision', decision: 'unauthorized', reason });
