@@ -9,7 +9,7 @@ import { AccessTokenVerifier } from '../lambda/core/access-token';
 import { Authorizer, BearerAuthenticator } from '../lambda/core/authorizer';
 import { JwksCache } from '../lambda/core/jwks-cache';
 import { SessionCache } from '../lambda/core/session-cache';
-import { PROTECTED_ROUTES } from '../lambda/routes';
+import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import type { BenchDynamo } from './dynamo';
 import { AUDIENCE, ISSUER, rawVerify, TTL_SECONDS, tokenFixture } from './fixtures';
 import { type CompareOptions, compare, type Figure, progress, ratioFigure, round3 } from './harness';

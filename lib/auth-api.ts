@@ -8,7 +8,7 @@ import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../lambda/core/credent
 import type { HttpMethod } from '../lambda/core/policy';
 import { type RoutePattern, validateRouteTable } from '../lambda/core/route-matching';
 import { ISSUER_ROUTES } from '../lambda/issuer/routes';
-import { PROTECTED_ROUTES } from '../lambda/routes';
+import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 
 /** The sample backends: protected routes that echo the authorizer context when `sampleBackends` is on. */
 export const SAMPLE_ROUTES: readonly RoutePattern[] = [
@@ -47,7 +47,7 @@ export interface AuthApiProps {
   /**
    * The protected route table the authorizer decides. It must be the table bundled into the authorizer
    * function: the policies are code in that function, so CDK only mirrors the (method, path) pairs.
-   * @default PROTECTED_ROUTES of lambda/routes.ts
+   * @default PROTECTED_ROUTES of lambda/protected-routes.ts
    */
   readonly routes?: readonly RoutePattern[];
   /**
@@ -267,7 +267,7 @@ function describeRoute(route: RoutePattern): string {
  * answers itself, stage throttling, a JSON access log without headers, and an AWS WAF web ACL (rate limits
  * on login and on all of `/auth/*`, AWS managed rule groups) on the stage.
  *
- * A protected route's policy is code bundled into the authorizer (lambda/routes.ts); this construct only
+ * A protected route's policy is code bundled into the authorizer (lambda/protected-routes.ts); this construct only
  * creates the methods of routes that table declares, and fails synth for any other.
  *
  * @example
@@ -276,7 +276,7 @@ function describeRoute(route: RoutePattern): string {
  *   authorizerFunction: authorizer.function,
  *   authorizerCacheTtl: Duration.seconds(2),
  * });
- * // lambda/routes.ts declares { method: 'GET', path: '/api/orders', policy: requireScope('orders') }
+ * // lambda/protected-routes.ts declares { method: 'GET', path: '/api/orders', policy: requireScope('orders') }
  * api.addProtectedRoute('GET', '/api/orders', new apigateway.LambdaIntegration(ordersFunction));
  */
 export class AuthApi extends Construct {
@@ -388,7 +388,7 @@ export class AuthApi extends Construct {
 
   /**
    * Adds a protected method: the REQUEST authorizer runs first, and the route's policy decides. The
-   * (method, path) must be declared, exactly so, in the authorizer's route table (lambda/routes.ts), where
+   * (method, path) must be declared, exactly so, in the authorizer's route table (lambda/protected-routes.ts), where
    * its policy lives: the policy is code bundled into the authorizer, so CDK cannot carry it.
    *
    * @param path an API Gateway resource path, e.g. `/api/items/{id}`.
@@ -407,7 +407,7 @@ export class AuthApi extends Construct {
     if (!this.routes.some((declared) => sameRoute(declared, route))) {
       throw new Error(
         `AuthApi: ${describeRoute(route)} is not in the authorizer's route table; declare it with its policy ` +
-          `in lambda/routes.ts (PROTECTED_ROUTES) first. Declared: ${this.routes.map(describeRoute).join(', ') || 'none'}`,
+          `in lambda/protected-routes.ts (PROTECTED_ROUTES) first. Declared: ${this.routes.map(describeRoute).join(', ') || 'none'}`,
       );
     }
     if (options.authorizer !== undefined && options.authorizer !== this.authorizer) {

@@ -3,6 +3,7 @@ import { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import { AuthAlarms } from './auth-alarms';
 import { AuthApi } from './auth-api';
+import { addBackends } from './backends';
 import type { HybridAuthConfig } from './config';
 import { SessionTable } from './session-table';
 import { SigningKeys } from './signing-keys';
@@ -95,6 +96,7 @@ export class HybridAuthStack extends Stack {
       waf: config.waf,
       stageName: STAGE_NAME,
     });
+    addBackends(this.api);
     // Without a shared issuer URL, the region's own API URL is its issuer. It is built from the API id and
     // the literal stage name (not `api.url`, whose stage reference would close a cycle through the methods
     // that integrate these functions).

@@ -26,7 +26,7 @@ export interface PlatformFunctionProps {
 export const LAMBDA_DIR = join(__dirname, '..', 'lambda');
 
 /**
- * How every function is bundled (STYLE.md 7): by the local esbuild (never Docker), minified ESM with source
+ * How every function is bundled (docs/design.md Conventions 7): by the local esbuild (never Docker), minified ESM with source
  * maps for Node.js 22, the AWS SDK bundled (`externalModules: []`) from its tree-shakable build
  * (`mainFields: ['module', 'main']`). One source of truth: {@link PlatformFunction} uses it, and the
  * cold-start benchmark (bench/cold-start.ts) bundles with exactly these options.
@@ -44,7 +44,7 @@ export const PLATFORM_BUNDLING: Readonly<BundlingOptions> = Object.freeze({
 });
 
 /**
- * The project's one `NodejsFunction` wrapper, holding the Lambda defaults (STYLE.md 7): Node.js 22 on ARM64,
+ * The project's one `NodejsFunction` wrapper, holding the Lambda defaults (docs/design.md Conventions 7): Node.js 22 on ARM64,
  * bundled by the local esbuild (never Docker) as minified ESM with source maps, the AWS SDK bundled
  * (`externalModules: []`) from its tree-shakable build (`mainFields: ['module', 'main']`), logs into an
  * explicit log group with retention (not the deprecated `logRetention`). The log format stays TEXT: the

@@ -38,7 +38,7 @@ export interface SigningKeysProps {
 /**
  * The private key set: a Secrets Manager secret encrypted with a customer-managed KMS key, replicated to
  * every region (each replica under that region's own key, found by alias), rotated on a schedule by the
- * rotation function in `lambda/rotation` (DESIGN.md "Keys and rotation"). The first rotation runs right
+ * rotation function in `lambda/rotation` (docs/design.md "Keys and rotation"). The first rotation runs right
  * after deployment and replaces the placeholder value with a fresh key set.
  *
  * @example

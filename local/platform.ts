@@ -22,7 +22,7 @@ import { SessionService } from '../lambda/core/session-service';
 import { MAX_BODY_BYTES } from '../lambda/issuer/http';
 import { createIssuerHandler } from '../lambda/issuer/issuer';
 import { ISSUER_ROUTES } from '../lambda/issuer/routes';
-import { PROTECTED_ROUTES } from '../lambda/routes';
+import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import { createDemoAssets } from './demo/serve';
 import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
 import { readBody, sendError, sendResult, toProxyEvent } from './http-adapter';

@@ -8,7 +8,7 @@ import { Authorizer, BearerAuthenticator } from '../core/authorizer';
 import { JwksCache } from '../core/jwks-cache';
 import { validateRouteTable } from '../core/route-matching';
 import { SessionCache } from '../core/session-cache';
-import { PROTECTED_ROUTES } from '../routes';
+import { PROTECTED_ROUTES } from '../protected-routes';
 import { createAuthorizerHandler } from './authorizer';
 
 // Everything below runs once per cold start: configuration is validated here and fails fast.

@@ -130,7 +130,7 @@ const MAX_CLAIM_LENGTH = 256;
 const MAX_SCOPE_LENGTH = 1024;
 
 /**
- * Verifies access tokens synchronously and strictly (DESIGN.md "Tokens"): the JWS rules of
+ * Verifies access tokens synchronously and strictly (docs/design.md "Tokens"): the JWS rules of
  * {@link verifyCompactJws}, then `typ` exactly `at+jwt`, every claim present with its type, exact `iss` and
  * `aud`, `exp` in the future, `nbf` and `iat` not in the future, `exp - iat` at most the TTL, each time
  * check allowing the bounded clock skew.

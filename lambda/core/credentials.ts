@@ -3,7 +3,7 @@ import type { Clock } from './clock';
 import { AccountLockedError, GrantError, InvalidRequestError } from './errors';
 
 /**
- * Password credentials for the built-in login (DESIGN.md "Sessions": user items with scrypt hashes and
+ * Password credentials for the built-in login (docs/design.md "Sessions": user items with scrypt hashes and
  * failed-attempt counters): scrypt hashing with a per-user salt and the parameters stored beside the hash,
  * constant-time verification, and a per-username lock-out with exponential back-off that behaves the same
  * for names that exist and names that do not.

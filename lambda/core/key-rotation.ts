@@ -37,7 +37,7 @@ export function previousKeyRetentionMs(policy: RotationPolicy): number {
 }
 
 /**
- * One scheduled rotation (DESIGN.md "Keys and rotation"): `next` becomes `current`, `current` becomes
+ * One scheduled rotation (docs/design.md "Keys and rotation"): `next` becomes `current`, `current` becomes
  * `previous`, a new `next` is generated; a `previous` key is dropped only once it stopped signing longer
  * ago than {@link previousKeyRetentionMs}, so two rotations in quick succession keep every key that may
  * still have live tokens; `lastSwitchAt` (Secrets Manager's `LastRotatedDate`) corrects the retirement time of

@@ -1,5 +1,5 @@
 /**
- * The built-in authorizer policies and the combinators over {@link Policy} (DESIGN.md "Extension: custom
+ * The built-in authorizer policies and the combinators over {@link Policy} (docs/design.md "Custom
  * authorizer policies"). Everything here is pure: no AWS SDK, no I/O, no clock.
  *
  * Every decision names the policy that settled it (`requireScope(admin)`) and carries a stable reason

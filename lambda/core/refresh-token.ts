@@ -4,7 +4,7 @@ import { GrantError } from './errors';
 import type { MacKey } from './keys';
 
 /**
- * Refresh tokens are derived, not stored (DESIGN.md "Refresh tokens"):
+ * Refresh tokens are derived, not stored (docs/design.md "Refresh tokens"):
  *
  *     refresh_token = base64url( version | kid | sid | generation | HMAC(K[kid], domain | version | kid | sid | generation | salt) )
  *

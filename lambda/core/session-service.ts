@@ -81,7 +81,7 @@ const STATUS_ERRORS = {
 } as const;
 
 /**
- * The session engine (DESIGN.md "Refresh tokens" and "Sessions"): login creates a session and its first
+ * The session engine (docs/design.md "Refresh tokens" and "Sessions"): login creates a session and its first
  * tokens; refresh rotates the refresh token on every use, returns the identical successor to concurrent
  * refreshes inside the grace window, and revokes the whole session when an older token comes back; logout,
  * logout everywhere, listing and per-session revocation.
@@ -143,7 +143,7 @@ export class SessionService {
   }
 
   /**
-   * Exchanges a refresh token for new tokens (DESIGN.md branches: rotate, grace replay, reuse, generation
+   * Exchanges a refresh token for new tokens (docs/design.md branches: rotate, grace replay, reuse, generation
    * ahead, bad MAC, strict when the grace window is 0).
    *
    * @throws {GrantError} `refresh_token_malformed`, `unknown_mac_key`, `bad_mac`, `session_not_found`,

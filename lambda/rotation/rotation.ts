@@ -51,7 +51,7 @@ const TEST_PROFILE = {
 };
 
 /**
- * The Secrets Manager rotation function (DESIGN.md "Keys and rotation"), the four steps as the service
+ * The Secrets Manager rotation function (docs/design.md "Keys and rotation"), the four steps as the service
  * calls them, each idempotent on retries; the client request token is the pending version's id.
  *
  * - `createSecret`: derives the rotated key set from AWSCURRENT and stores it as AWSPENDING (a pending

@@ -27,7 +27,7 @@ import { accessTokenHeader, b64u, forge, segment, signSegments } from '../suppor
 import { isJsonSerialization, type JwsGroup, loadJwsVectors } from '../support/wycheproof';
 
 /**
- * DESIGN.md "Tokens": the synchronous node:crypto verifier may serve the hot path only if it gets the same
+ * docs/design.md "Tokens": the synchronous node:crypto verifier may serve the hot path only if it gets the same
  * accept/reject as jose for every vector and every fuzzed token. Each place where the two legitimately
  * disagree is listed below with its reason; any other disagreement fails.
  */
@@ -277,7 +277,7 @@ interface EdgeCase {
   readonly reason?: string;
 }
 
-const STRICTER_PARSE = 'we refuse duplicate and __proto__/constructor/prototype member names (STYLE.md 10)';
+const STRICTER_PARSE = 'we refuse duplicate and __proto__/constructor/prototype member names (docs/design.md Conventions 10)';
 const HEADER_ALLOWLIST = 'header allowlist: only alg, typ and kid (RFC 8725 section 3.1)';
 const EXACT_TYP =
   'typ must be exactly "at+jwt"; jose compares media types case-insensitively, "application/" optional';

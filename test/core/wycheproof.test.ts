@@ -43,7 +43,7 @@ const SUPPORTED: ReadonlySet<string> = new Set(SIGNING_ALGS);
 const JWS = loadJwsVectors();
 
 /**
- * Known label defects, listed in shared/vectors/wycheproof/SOURCE.md. Each one's expected outcome overrides
+ * Known label defects, listed in test/vectors/wycheproof/SOURCE.md. Each one's expected outcome overrides
  * the file's label, for the reason given; none is skipped.
  */
 const LABEL_DEFECTS: ReadonlyMap<number, { readonly label: 'valid' | 'invalid'; readonly reason: string }> =

@@ -2,13 +2,15 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
+import type { AccessTokenClaims } from '../../lambda/core/access-token';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { evaluatePolicy } from '../../lambda/core/policies';
 import { SessionCache } from '../../lambda/core/session-cache';
-import { SessionService } from '../../lambda/core/session-service';
-import { PROTECTED_ROUTES } from '../../lambda/routes';
+import { SessionService, type TokenSet } from '../../lambda/core/session-service';
+import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 import { TEST_API as API, authorizerEvent as event } from '../support/events';
@@ -47,15 +49,41 @@ function handlerWith(sessionStore = store) {
 }
 
 describe('authorizer handler', () => {
+  /**
+   * The statements the authorizer must return for a token: every route of the table, in table order, allowed
+   * when its policy allows this session and denied otherwise. Derived from the route table, so a fork's
+   * routes are checked the same way.
+   */
+  async function expectedStatements(tokens: TokenSet) {
+    const claims = JSON.parse(
+      Buffer.from(tokens.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as AccessTokenClaims;
+    const session = await store.get(tokens.sid);
+    if (session === undefined) throw new Error('the session was not stored');
+    const effects = await Promise.all(
+      PROTECTED_ROUTES.map(async ({ method, path, policy }) => ({
+        resource: `${API}/${method}${path.replace(/\{[^}]+\}/g, '*')}`,
+        allow: (await evaluatePolicy(policy, { claims, session, route: { method, path }, request: {} }))
+          .allow,
+      })),
+    );
+    const allowed = effects.filter((effect) => effect.allow).map((effect) => effect.resource);
+    const denied = effects.filter((effect) => !effect.allow).map((effect) => effect.resource);
+    return [
+      ...(allowed.length > 0 ? [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: allowed }] : []),
+      ...(denied.length > 0 ? [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: denied }] : []),
+    ];
+  }
+
   test('allows every route the policies allow and denies the rest, in one cacheable policy', async () => {
     const { handler } = handlerWith();
     const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
     const result = await handler(event(`Bearer ${tokens.accessToken}`));
     expect(result.principalId).toBe('handler-user');
-    expect(result.policyDocument.Statement).toEqual([
-      { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: [`${API}/GET/api/me`] },
-      { Action: 'execute-api:Invoke', Effect: 'Deny', Resource: [`${API}/GET/api/admin`] },
-    ]);
+    const statements = await expectedStatements(tokens);
+    expect(result.policyDocument.Statement).toEqual(statements);
+    // The sample table's two policies really differ for this token: one route allowed, one denied.
+    expect(statements.map((statement) => statement.Effect)).toEqual(['Allow', 'Deny']);
     expect(result.context).toEqual({
       sub: 'handler-user',
       sid: tokens.sid,
@@ -70,13 +98,12 @@ describe('authorizer handler', () => {
     const { handler } = handlerWith();
     const tokens = await service.login({ sub: 'handler-admin', clientId: 'native', scope: 'profile admin' });
     const result = await handler(event(`Bearer ${tokens.accessToken}`, '/api/admin'));
-    expect(result.policyDocument.Statement).toEqual([
-      {
-        Action: 'execute-api:Invoke',
-        Effect: 'Allow',
-        Resource: [`${API}/GET/api/me`, `${API}/GET/api/admin`],
-      },
-    ]);
+    const statements = await expectedStatements(tokens);
+    expect(result.policyDocument.Statement).toEqual(statements);
+    expect(statements[0]).toMatchObject({
+      Effect: 'Allow',
+      Resource: expect.arrayContaining([`${API}/GET/api/admin`]),
+    });
   });
 
   test('answers Unauthorized for a missing or bad token and logs why, never the token', async () => {

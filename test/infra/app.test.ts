@@ -1,8 +1,9 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
-import { App, type Stack } from 'aws-cdk-lib';
+import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { buildApp } from '../../lib/app';
+import type { HybridAuthStack } from '../../lib/hybrid-auth-stack';
 
 function app(config: Record<string, unknown> = {}): App {
   // Built-in CloudFormation validation costs seconds per synth; cdk-nag is what these tests are about.
@@ -29,12 +30,24 @@ describe('the whole app', () => {
   });
 
   test('holds the global table, the secret and its rotation in the primary region only', () => {
-    const [primary, replica] = stacks.map((stack) => Template.fromStack(stack));
+    const [primaryStack, replicaStack] = stacks as [HybridAuthStack, HybridAuthStack];
+    const [primary, replica] = [primaryStack, replicaStack].map((stack) => Template.fromStack(stack));
     primary?.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
     primary?.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+    expect(primaryStack.signingKeys.rotationFunction).toBeDefined();
     replica?.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
     replica?.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    replica?.resourceCountIs('AWS::Lambda::Function', 2);
+    replica?.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+    expect(replicaStack.signingKeys.rotationFunction).toBeUndefined();
+  });
+
+  test('runs an issuer and an authorizer in every region', () => {
+    for (const stack of stacks) {
+      const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function');
+      for (const fn of [stack.issuer.function, stack.authorizer.function]) {
+        expect(Object.keys(functions)).toContain(stack.getLogicalId(fn.node.defaultChild as CfnElement));
+      }
+    }
   });
 
   test('gives the authorizer the configured cache TTL, not the 5-minute API Gateway default', () => {

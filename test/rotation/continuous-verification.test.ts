@@ -31,7 +31,7 @@ const POLICY: RotationPolicy = {
   sessionLifetimeSeconds: 86_400,
 };
 const SKEW_S = 30;
-/** How long a retired key stays published: access-token TTL + skew + the issuer's key cache (DESIGN.md). */
+/** How long a retired key stays published: access-token TTL + skew + the issuer's key cache (docs/design.md "Keys and rotation"). */
 const RETENTION_S = 300 + 30 + 60;
 const PROFILE: AccessTokenProfile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
 const SUBJECT = { sub: 'user-1', sid: 'session-1', clientId: 'native', scope: 'profile' };

@@ -9,7 +9,7 @@ import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
-import { PROTECTED_ROUTES } from '../../lambda/routes';
+import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import {
   createTable,
   type DynamoDbLocal,

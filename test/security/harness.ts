@@ -14,7 +14,7 @@ import { type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { type SecurityEvent, SessionService } from '../../lambda/core/session-service';
 import { createIssuerHandler, type IssuerDeps } from '../../lambda/issuer/issuer';
-import { PROTECTED_ROUTES } from '../../lambda/routes';
+import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import { authorizerEvent, FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 

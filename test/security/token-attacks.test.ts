@@ -20,7 +20,7 @@ import {
 } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService, type TokenSet } from '../../lambda/core/session-service';
-import { PROTECTED_ROUTES } from '../../lambda/routes';
+import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import { readKeySet } from '../../local/keys-file';
 import { freshTable } from '../support/dynamodb';
 import { authorizerEvent } from '../support/events';

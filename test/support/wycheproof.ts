@@ -2,10 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * Project Wycheproof vectors (C2SP/wycheproof `testvectors_v1/`), read from `shared/` beside the repository:
- * CI runs in a fresh clone with a copy of `shared/` next to it. A missing file fails the suite loudly.
+ * Project Wycheproof vectors (C2SP/wycheproof `testvectors_v1/`), vendored in `test/vectors/wycheproof/`
+ * with their source commit and licence in `SOURCE.md` there. A missing file fails the suite loudly.
  */
-export const WYCHEPROOF_DIR = path.join(__dirname, '../../../shared/vectors/wycheproof');
+export const WYCHEPROOF_DIR = path.join(__dirname, '../vectors/wycheproof');
 
 /** One JsonWebSignature test (schema `json_web_signature_schema_v1.json`). */
 export interface JwsVector {
@@ -91,7 +91,7 @@ export function loadVectors<G extends { readonly tests: readonly unknown[] }>(
 ): VectorFile<G> {
   const location = path.join(WYCHEPROOF_DIR, file);
   if (!existsSync(location)) {
-    throw new Error(`Wycheproof vectors not found at ${location}: shared/ must sit beside the repository`);
+    throw new Error(`Wycheproof vectors not found at ${location}: see test/vectors/wycheproof/SOURCE.md`);
   }
   const parsed = JSON.parse(readFileSync(location, 'utf8')) as VectorFile<G>;
   if (parsed.schema !== schema) throw new Error(`${file}: schema ${parsed.schema}, expected ${schema}`);
