@@ -1,5 +1,4 @@
-import { authenticated, requireScope } from './core/policies';
-import type { ProtectedRoute } from './core/policy';
+import { authenticated, type ProtectedRoute, requireScope } from './policies';
 
 /**
  * The route table: every route the authorizer protects, with its policy, declared once. The authorizer

@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../lambda/core/credentials';
-import type { HttpMethod } from '../lambda/core/policy';
+import type { HttpMethod } from '../lambda/core/route-matching';
 import { type RoutePattern, validateRouteTable } from '../lambda/core/route-matching';
 import { ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/protected-routes';

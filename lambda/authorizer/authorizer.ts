@@ -1,7 +1,7 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import type { Logger } from '../adapters/logger';
 import type { Authorizer } from '../core/authorizer';
-import type { HttpMethod } from '../core/policy';
+import type { HttpMethod } from '../core/route-matching';
 import { buildMethodArn, HTTP_METHODS, parseMethodArn } from '../core/route-matching';
 
 /** The message API Gateway turns into a 401 (its `UNAUTHORIZED` gateway response). */

@@ -1,9 +1,9 @@
+import { type Decision, evaluatePolicy, type ProtectedRoute } from '../policies';
 import type { AccessTokenClaims, AccessTokenVerifier, VerifiedAccessToken } from './access-token';
 import type { Clock } from './clock';
 import { TokenError } from './errors';
 import type { JwksCache } from './jwks-cache';
-import { evaluatePolicy } from './policies';
-import type { Decision, HttpMethod, ProtectedRoute } from './policy';
+import type { HttpMethod } from './route-matching';
 import { type SessionRecord, sessionStatus } from './session';
 import type { SessionCache } from './session-cache';
 

@@ -7,7 +7,9 @@
  * (`[A-Za-z0-9._:-]+`), a path parameter (`{id}`) or, as the last part only, a greedy parameter
  * (`{proxy+}`, one or more segments).
  */
-import type { HttpMethod, ProtectedRoute } from './policy';
+
+/** An HTTP method a route can be declared for. */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
 
 /** The methods a route can be declared for, as {@link HttpMethod} lists them. */
 export const HTTP_METHODS: readonly HttpMethod[] = [
@@ -24,7 +26,11 @@ export const HTTP_METHODS: readonly HttpMethod[] = [
 export const MAX_PATH_LENGTH = 2048;
 
 /** What a route pattern needs: {@link ProtectedRoute} without its policy (the local router's routes too). */
-export type RoutePattern = Pick<ProtectedRoute, 'method' | 'path'>;
+export interface RoutePattern {
+  readonly method: HttpMethod;
+  /** An API Gateway resource path, e.g. `/api/items/{id}`. */
+  readonly path: string;
+}
 
 /** The API and stage a method ARN belongs to: everything in the ARN before the method. */
 export interface ApiStage {
@@ -46,7 +52,7 @@ export interface MethodArn extends ApiStage {
 }
 
 /** A route that matched a request, with its path parameters (percent-decoded). */
-export interface RouteMatch<R extends RoutePattern = ProtectedRoute> {
+export interface RouteMatch<R extends RoutePattern = RoutePattern> {
   readonly route: R;
   /**
    * Parameter name to value; a greedy parameter's value is its segments joined by `/`. A

@@ -1,6 +1,5 @@
 import { type Clock, systemClock } from '../core/clock';
-import { definePolicy } from '../core/policies';
-import type { Policy } from '../core/policy';
+import { definePolicy, type Policy } from '.';
 
 /** Options of {@link businessHours}. */
 export interface BusinessHoursOptions {

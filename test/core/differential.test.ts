@@ -277,7 +277,8 @@ interface EdgeCase {
   readonly reason?: string;
 }
 
-const STRICTER_PARSE = 'we refuse duplicate and __proto__/constructor/prototype member names (docs/design.md Conventions 10)';
+const STRICTER_PARSE =
+  'we refuse duplicate and __proto__/constructor/prototype member names (docs/design.md Conventions 10)';
 const HEADER_ALLOWLIST = 'header allowlist: only alg, typ and kid (RFC 8725 section 3.1)';
 const EXACT_TYP =
   'typ must be exactly "at+jwt"; jose compares media types case-insensitively, "application/" optional';

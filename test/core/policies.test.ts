@@ -1,4 +1,6 @@
 import type { AccessTokenClaims } from '../../lambda/core/access-token';
+import type { SessionRecord } from '../../lambda/core/session';
+import type { Decision, Policy, PolicyContext } from '../../lambda/policies';
 import {
   allOf,
   anyOf,
@@ -11,9 +13,7 @@ import {
   requireAnyScope,
   requireScope,
   sourceIpAllowList,
-} from '../../lambda/core/policies';
-import type { Decision, Policy, PolicyContext } from '../../lambda/core/policy';
-import type { SessionRecord } from '../../lambda/core/session';
+} from '../../lambda/policies';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
 const NOW_S = Date.UTC(2026, 10, 27, 12, 0, 0) / 1000;
@@ -53,6 +53,13 @@ function context(
 
 const allow = (policy: string, reason: string): Decision => ({ allow: true, policy, reason });
 const deny = (policy: string, reason: string): Decision => ({ allow: false, policy, reason });
+/** A deny that a failing policy caused or depends on: marked, so that `not` never inverts it. */
+const failedDeny = (policy: string, reason: string): Decision => ({
+  allow: false,
+  policy,
+  reason,
+  failed: true,
+});
 
 /** A policy that records each call and decides as told. */
 function spy(name: string, allowed: boolean): Policy & { calls: number } {
@@ -233,13 +240,13 @@ describe('evaluatePolicy', () => {
   test('denies with policy_error when the policy throws, naming it', async () => {
     const decision = await evaluatePolicy(throwing, context());
 
-    expect(decision).toEqual(deny('throws()', POLICY_ERROR));
+    expect(decision).toEqual(failedDeny('throws()', POLICY_ERROR));
   });
 
   test('denies with policy_error when an async policy rejects', async () => {
     const decision = await evaluatePolicy(rejecting, context());
 
-    expect(decision).toEqual(deny('rejects()', 'policy_error'));
+    expect(decision).toEqual(failedDeny('rejects()', 'policy_error'));
   });
 
   test.each([
@@ -253,7 +260,7 @@ describe('evaluatePolicy', () => {
       return returned as Decision;
     }, context());
 
-    expect(decision).toEqual(deny('returnsJunk', 'policy_error'));
+    expect(decision).toEqual(failedDeny('returnsJunk', 'policy_error'));
   });
 
   test('names an anonymous failing policy anonymous', async () => {
@@ -264,14 +271,14 @@ describe('evaluatePolicy', () => {
     ];
 
     await expect(evaluatePolicy(policies[0] as Policy, context())).resolves.toEqual(
-      deny('anonymous', 'policy_error'),
+      failedDeny('anonymous', 'policy_error'),
     );
   });
 
   test('denies with policy_error when the policy is not a function', async () => {
     const decision = await evaluatePolicy(undefined as unknown as Policy, context());
 
-    expect(decision).toEqual(deny('anonymous', 'policy_error'));
+    expect(decision).toEqual(failedDeny('anonymous', 'policy_error'));
   });
 });
 
@@ -316,13 +323,13 @@ describe('allOf', () => {
   test('denies with policy_error naming the inner policy that throws', async () => {
     const decision = await evaluatePolicy(allOf(authenticated(), throwing), context());
 
-    expect(decision).toEqual(deny('throws()', 'policy_error'));
+    expect(decision).toEqual(failedDeny('throws()', 'policy_error'));
   });
 
   test('denies with policy_error naming the inner async policy that rejects', async () => {
     const decision = await evaluatePolicy(allOf(rejecting, authenticated()), context());
 
-    expect(decision).toEqual(deny('rejects()', 'policy_error'));
+    expect(decision).toEqual(failedDeny('rejects()', 'policy_error'));
   });
 
   test('fails without a policy', () => {
@@ -373,7 +380,7 @@ describe('anyOf', () => {
     const decision = await evaluatePolicy(anyOf(requireScope('admin'), throwing), context());
 
     expect(decision).toEqual(
-      deny('anyOf(requireScope(admin), throws())', 'none_allowed(scope_missing:admin, policy_error)'),
+      failedDeny('anyOf(requireScope(admin), throws())', 'none_allowed(scope_missing:admin, policy_error)'),
     );
   });
 
@@ -398,13 +405,13 @@ describe('not', () => {
   test('keeps the deny of a throwing policy a deny', async () => {
     const decision = await evaluatePolicy(not(throwing), context());
 
-    expect(decision).toEqual(deny('throws()', 'policy_error'));
+    expect(decision).toEqual(failedDeny('throws()', 'policy_error'));
   });
 
   test('keeps the deny of a rejecting async policy a deny', async () => {
     const decision = await evaluatePolicy(not(rejecting), context());
 
-    expect(decision).toEqual(deny('rejects()', 'policy_error'));
+    expect(decision).toEqual(failedDeny('rejects()', 'policy_error'));
   });
 
   test('keeps a deny that a failing policy took part in a deny', async () => {
@@ -418,7 +425,7 @@ describe('not', () => {
 
     const decision = await evaluatePolicy(not(copying), context());
 
-    expect(decision).toEqual(deny('throws()', 'policy_error'));
+    expect(decision).toEqual(failedDeny('throws()', 'policy_error'));
   });
 
   test('fails on a policy that is not a function', () => {

@@ -1,5 +1,3 @@
-import { authenticated } from '../../lambda/core/policies';
-import type { ProtectedRoute } from '../../lambda/core/policy';
 import {
   type ApiStage,
   buildMethodArn,
@@ -10,6 +8,8 @@ import {
   type RoutePattern,
   validateRouteTable,
 } from '../../lambda/core/route-matching';
+import type { ProtectedRoute } from '../../lambda/policies';
+import { authenticated } from '../../lambda/policies';
 
 const PREFIX = 'arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod';
 const STAGE: ApiStage = {

@@ -1,7 +1,7 @@
 import type { AccessTokenClaims } from '../../lambda/core/access-token';
-import { allOf, evaluatePolicy, requireScope } from '../../lambda/core/policies';
-import type { PolicyContext } from '../../lambda/core/policy';
 import type { SessionRecord } from '../../lambda/core/session';
+import type { PolicyContext } from '../../lambda/policies';
+import { allOf, evaluatePolicy, requireScope } from '../../lambda/policies';
 import { businessHours } from '../../lambda/policies/business-hours';
 import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
 
@@ -118,6 +118,7 @@ test('denies with policy_error when the clock is broken', async () => {
     allow: false,
     policy: 'businessHours()',
     reason: 'policy_error',
+    failed: true,
   });
 });
 

@@ -1,6 +1,6 @@
 import type { AccessTokenClaims } from '../../lambda/core/access-token';
-import type { PolicyContext } from '../../lambda/core/policy';
 import type { SessionRecord } from '../../lambda/core/session';
+import type { PolicyContext } from '../../lambda/policies';
 import { AUDIENCE, ISSUER } from './fixtures';
 
 /** What a policy test may set: any claim, the route, the request facts. */

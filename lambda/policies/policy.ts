@@ -1,0 +1,180 @@
+/**
+ * The extension point of the authorizer (docs/design.md "Custom authorizer policies"): what a policy sees,
+ * what it returns, {@link definePolicy} to write one and {@link evaluatePolicy}, which runs one and fails
+ * closed. Pure: no AWS SDK, no I/O, no clock.
+ */
+import type { AccessTokenClaims } from '../core/access-token';
+import type { HttpMethod, RoutePattern } from '../core/route-matching';
+import type { SessionRecord } from '../core/session';
+
+/** What a policy knows about the request: claims and session are verified before any policy runs. */
+export interface PolicyContext {
+  /** The verified access token claims. */
+  readonly claims: AccessTokenClaims;
+  /** The live session the token names (not revoked, not expired, not idle). */
+  readonly session: SessionRecord;
+  /** The route being decided (the authorizer decides every route of the table for one token). */
+  readonly route: { readonly method: HttpMethod; readonly path: string };
+  /** Request facts the authorizer sees. */
+  readonly request: {
+    /** The caller's source IP as API Gateway reports it. */
+    readonly sourceIp?: string;
+  };
+}
+
+/** A policy's verdict: whether to allow, which policy decided, and a stable reason code for the log. */
+export interface Decision {
+  readonly allow: boolean;
+  /** Name of the policy that decided (a combinator names the inner policy that settled it). */
+  readonly policy: string;
+  /** Stable, machine-readable reason, e.g. `scope_present`, `scope_missing:admin`. */
+  readonly reason: string;
+  /**
+   * Set on a deny that a failing policy caused or depends on (one that threw, rejected or returned no valid
+   * decision): {@link not} never turns it into an allow. {@link evaluatePolicy} sets it; a policy need not.
+   */
+  readonly failed?: true;
+}
+
+/**
+ * The extension point: called only after the signature, claims and session checks pass. Return a
+ * {@link Decision}; throwing counts as a deny (fail closed) and is logged.
+ */
+export type Policy = (context: PolicyContext) => Decision | Promise<Decision>;
+
+/** One protected route: the method, an API Gateway resource path (`/api/items/{id}`), its policy. */
+export interface ProtectedRoute extends RoutePattern {
+  readonly policy: Policy;
+}
+
+/**
+ * The reason of the deny {@link evaluatePolicy} returns for a policy that threw, rejected or returned no
+ * valid decision. Reserved: {@link not} never turns such a deny into an allow.
+ */
+export const POLICY_ERROR = 'policy_error';
+
+/** What a policy written with {@link definePolicy} returns: a decision whose `policy` name may be left out. */
+export interface PolicyVerdict {
+  /** Whether the request may go on. */
+  readonly allow: boolean;
+  /** Stable, machine-readable reason, e.g. `outside_business_hours`. */
+  readonly reason: string;
+  /** The deciding policy's name. @default the name given to {@link definePolicy} */
+  readonly policy?: string;
+}
+
+/** Upper bound of a policy name, characters: longer names are a configuration mistake. */
+const MAX_NAME_LENGTH = 256;
+
+/**
+ * The name of a policy, as combinators and error decisions report it: the name given to
+ * {@link definePolicy}, else the function's own name, else `anonymous`.
+ */
+export function policyName(policy: Policy): string {
+  return (typeof policy === 'function' && policy.name) || 'anonymous';
+}
+
+/**
+ * The extension point: names a custom policy and fills that name into its decisions. The name is what the
+ * decision log records, also when the policy throws (reason {@link POLICY_ERROR}). A policy written as a
+ * plain {@link Policy} function works too: it is then known by its function name.
+ *
+ * Write each custom policy in its own file under `lambda/policies/`, as a factory that validates its
+ * options (throwing a `TypeError` with the value given) and takes any clock or client as an option, so its
+ * test can freeze time. See `docs/custom-policies.md`.
+ *
+ * @param name the name the decision log records, conventionally the factory call: `businessHours()`.
+ * @param decide the rule; called only after the signature, claims and session checks pass.
+ * @throws {TypeError} when the name is empty or longer than 256 characters.
+ *
+ * @example
+ * import { definePolicy, type Policy } from '.';
+ *
+ * // Allows only clients on an allow-list (the `client_id` claim), e.g. first-party apps.
+ * export function requireClient(...clientIds: string[]): Policy {
+ *   if (clientIds.length === 0) throw new TypeError('requireClient needs at least one client id');
+ *   const allowed = new Set(clientIds);
+ *   return definePolicy(`requireClient(${clientIds.join(', ')})`, ({ claims }) =>
+ *     allowed.has(claims.client_id)
+ *       ? { allow: true, reason: 'client_allowed' }
+ *       : { allow: false, reason: 'client_not_allowed' },
+ *   );
+ * }
+ *
+ * // On a route: allOf(requireScope('items:write'), requireClient('web', 'ios'))
+ */
+export function definePolicy(
+  name: string,
+  decide: (context: PolicyContext) => PolicyVerdict | Promise<PolicyVerdict>,
+): Policy {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new TypeError(`a policy name must be 1 to ${MAX_NAME_LENGTH} characters, got '${String(name)}'`);
+  }
+  const withName = (verdict: PolicyVerdict): Decision =>
+    decision(verdict.allow, verdict.policy ?? name, verdict.reason, isFailed(verdict));
+  const policy: Policy = (context) => {
+    const verdict = decide(context);
+    return verdict instanceof Promise ? verdict.then(withName) : withName(verdict);
+  };
+  Object.defineProperty(policy, 'name', { value: name });
+  return policy;
+}
+
+/**
+ * Runs one policy and never throws: the decision it returns, or a deny with reason {@link POLICY_ERROR}
+ * naming the policy when it throws, rejects, or returns anything but a decision with a boolean `allow` and
+ * non-empty `policy` and `reason` strings (fail closed). The combinators use it for their inner policies;
+ * the authorizer uses it for each route's policy.
+ *
+ * @returns a frozen decision.
+ */
+export async function evaluatePolicy(policy: Policy, context: PolicyContext): Promise<Decision> {
+  try {
+    const decision: unknown = await policy(context);
+    if (isDecision(decision)) {
+      return decision.failed === true && Object.isFrozen(decision)
+        ? decision
+        : Object.freeze(withFlag(decision));
+    }
+  } catch {
+    // Fall through: a failing policy denies. The decision log records the policy and `policy_error`.
+  }
+  return failure(policyName(policy));
+}
+
+/** A frozen decision; `failed` is kept only on a deny. */
+export function decision(allow: boolean, policy: string, reason: string, failed = false): Decision {
+  return Object.freeze(
+    !allow && failed ? { allow, policy, reason, failed: true as const } : { allow, policy, reason },
+  );
+}
+
+function withFlag(verdict: Decision): Decision {
+  return decision(verdict.allow, verdict.policy, verdict.reason, isFailed(verdict));
+}
+
+function failure(policy: string): Decision {
+  return decision(false, policy, POLICY_ERROR, true);
+}
+
+/**
+ * Whether a verdict is a deny that a failing policy caused or depends on: marked `failed`, or (a copy made
+ * by a custom combinator) carrying the reason {@link POLICY_ERROR}.
+ */
+export function isFailed(verdict: PolicyVerdict): boolean {
+  return (
+    !verdict.allow && ((verdict as Partial<Decision>).failed === true || verdict.reason === POLICY_ERROR)
+  );
+}
+
+function isDecision(value: unknown): value is Decision {
+  if (typeof value !== 'object' || value === null) return false;
+  const { allow, policy, reason } = value as Record<string, unknown>;
+  return (
+    typeof allow === 'boolean' &&
+    typeof policy === 'string' &&
+    policy.length > 0 &&
+    typeof reason === 'string' &&
+    reason.length > 0
+  );
+}
