@@ -7,7 +7,7 @@ import { createLogger } from '../lambda/adapters/logger';
 import type { RotationPolicy } from '../lambda/core/key-rotation';
 import { parseKeySet, serializeKeySet } from '../lambda/core/key-set-format';
 import type { KeySet, PublicJwks } from '../lambda/core/keys';
-import { createRotationHandler, type JwksPublisher } from '../lambda/rotation/rotation';
+import { createRotationHandler, type JwksPublisher } from '../lambda/rotation/handler';
 import { localClient } from './dynamodb-local';
 import { readKeySet, writeKeySet } from './keys-file';
 import { KEY_CACHE_MS, PLATFORM_STATE_FILE } from './platform';

@@ -4,12 +4,13 @@ import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
 import { AccessTokenVerifier } from '../core/access-token';
-import { Authorizer, BearerAuthenticator } from '../core/authorizer';
+import { Authorizer } from '../core/authorizer';
+import { BearerAuthenticator } from '../core/bearer-authenticator';
 import { JwksCache } from '../core/jwks-cache';
 import { validateRouteTable } from '../core/route-matching';
 import { SessionCache } from '../core/session-cache';
 import { PROTECTED_ROUTES } from '../protected-routes';
-import { createAuthorizerHandler } from './authorizer';
+import { createAuthorizerHandler } from './handler';
 
 // Everything below runs once per cold start: configuration is validated here and fails fast.
 const env = new Env();

@@ -1,11 +1,12 @@
+/**
+ * The authorizer's domain logic: a {@link BearerAuthenticator} verdict, then the policy of every route of
+ * the protected route table.
+ */
 import { type Decision, evaluatePolicy, type ProtectedRoute } from '../policies';
-import type { AccessTokenClaims, AccessTokenVerifier, VerifiedAccessToken } from './access-token';
-import type { Clock } from './clock';
-import { TokenError } from './errors';
-import type { JwksCache } from './jwks-cache';
+import type { AccessTokenClaims } from './access-token';
+import type { BearerAuthenticator, DecisionFacts, Unauthorized } from './bearer-authenticator';
 import type { HttpMethod } from './route-matching';
-import { type SessionRecord, sessionStatus } from './session';
-import type { SessionCache } from './session-cache';
+import type { SessionRecord } from './session';
 
 /** What the authorizer is asked. */
 export interface AuthorizationRequest {
@@ -17,22 +18,6 @@ export interface AuthorizationRequest {
   readonly sourceIp?: string;
 }
 
-/** Facts of a decision for the decision log: never the token. */
-export interface DecisionFacts {
-  readonly sub?: string;
-  readonly sid?: string;
-  readonly kid?: string;
-  readonly jti?: string;
-  readonly cacheHit?: boolean;
-}
-
-/** The token or its session was refused: 401. */
-export interface Unauthorized extends DecisionFacts {
-  readonly outcome: 'unauthorized';
-  /** A TokenError code, `missing_token`, or the session status (`session_revoked`, ...). */
-  readonly reason: string;
-}
-
 /** The token and session are good; each route of the table got a policy decision. */
 export interface Decided extends DecisionFacts {
   readonly outcome: 'decided';
@@ -42,80 +27,6 @@ export interface Decided extends DecisionFacts {
   readonly current: Decision;
   /** Every route of the table with its decision, so that one cached answer is right on every route. */
   readonly routes: ReadonlyArray<{ readonly route: ProtectedRoute; readonly decision: Decision }>;
-}
-
-/** A bearer token and its session that passed every check. */
-export interface Authenticated extends DecisionFacts {
-  readonly outcome: 'authenticated';
-  readonly claims: AccessTokenClaims;
-  readonly session: SessionRecord;
-}
-
-/** Collaborators of {@link BearerAuthenticator}. */
-export interface BearerAuthenticatorDeps {
-  readonly verifier: AccessTokenVerifier;
-  readonly jwks: JwksCache;
-  readonly sessions: SessionCache;
-  readonly clock?: Clock;
-}
-
-const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
-
-/**
- * Authenticates an `Authorization: Bearer` header: strict verification (re-loading the JWKS once, rate
- * limited, for a `kid` not seen yet), then the session the token names must exist, belong to the token's
- * subject and be active. Store failures propagate: callers fail closed with 503, never a misleading 401.
- */
-export class BearerAuthenticator {
-  private readonly clock: Clock;
-
-  public constructor(private readonly deps: BearerAuthenticatorDeps) {
-    this.clock = deps.clock ?? Date.now;
-  }
-
-  public async authenticate(authorization: string | undefined): Promise<Unauthorized | Authenticated> {
-    const token = BEARER.exec(authorization ?? '')?.[1];
-    if (token === undefined) return { outcome: 'unauthorized', reason: 'missing_token' };
-    let verified: VerifiedAccessToken;
-    try {
-      await this.deps.jwks.ensureFresh();
-      verified = this.verifySync(token) ?? (await this.verifyAfterReload(token));
-    } catch (error) {
-      if (error instanceof TokenError) return { outcome: 'unauthorized', reason: error.code };
-      throw error;
-    }
-    const { claims, kid } = verified;
-    const facts = { sub: claims.sub, sid: claims.sid, kid, jti: claims.jti };
-    // A fresh cached session is used without another turn of the event loop (the warm path's common case).
-    const { session, cacheHit } =
-      this.deps.sessions.peek(claims.sid) ?? (await this.deps.sessions.get(claims.sid));
-    if (session === undefined || session.sub !== claims.sub) {
-      return { outcome: 'unauthorized', reason: 'session_not_found', ...facts, cacheHit };
-    }
-    const status = sessionStatus(session, this.clock());
-    if (status !== 'active')
-      return { outcome: 'unauthorized', reason: `session_${status}`, ...facts, cacheHit };
-    return { outcome: 'authenticated', claims, session, ...facts, cacheHit };
-  }
-
-  /**
-   * Verifies synchronously (the hot path: no promise when the `kid` is known). `undefined` means the `kid` is
-   * unknown, for {@link verifyAfterReload}; every other refusal throws.
-   */
-  private verifySync(token: string): VerifiedAccessToken | undefined {
-    try {
-      return this.deps.verifier.verify(token);
-    } catch (error) {
-      if (error instanceof TokenError && error.code === 'unknown_kid') return undefined;
-      throw error;
-    }
-  }
-
-  /** An unknown `kid`: re-load the JWKS once (rate limited) and verify again, or refuse as `unknown_kid`. */
-  private async verifyAfterReload(token: string): Promise<VerifiedAccessToken> {
-    if (await this.deps.jwks.refreshForUnknownKid()) return this.deps.verifier.verify(token);
-    throw new TokenError('unknown_kid', 'no verification key has this kid');
-  }
 }
 
 const NOT_IN_TABLE: Decision = { allow: false, policy: 'routeTable', reason: 'route_not_declared' };

@@ -14,11 +14,15 @@ export interface ClientConfig {
   readonly allowedOrigins?: readonly string[];
 }
 
-/** The default registry: a browser client `web` and a native client `native`. */
-export const DEFAULT_CLIENTS: readonly ClientConfig[] = [
-  { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [] },
-  { clientId: 'native', refreshTokenDelivery: 'body' },
-];
+/**
+ * The clients a deployment registers unless its configuration names others: a browser client `web` (refresh
+ * token in a cookie) and a native client `native` (refresh token in the body). The CDK configuration and the
+ * local platform both start from it.
+ */
+export const DEFAULT_CLIENTS: readonly ClientConfig[] = Object.freeze([
+  Object.freeze({ clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [] }),
+  Object.freeze({ clientId: 'native', refreshTokenDelivery: 'body' }),
+] satisfies ClientConfig[]);
 
 /** The client registry: validated once at start-up. */
 export class ClientRegistry {
@@ -44,5 +48,16 @@ export class ClientRegistry {
   /** The client with this id, or `undefined`. */
   public get(clientId: unknown): ClientConfig | undefined {
     return typeof clientId === 'string' ? this.clients.get(clientId) : undefined;
+  }
+
+  /**
+   * The client a request means when it names none: the first registered client with this refresh-token
+   * delivery (a request carrying the refresh cookie means the first cookie client; one with neither a
+   * `client_id` nor the cookie means the first body client), in the order of the configuration. `undefined`
+   * when no client delivers that way: the request must then name its client.
+   */
+  public implied(delivery: RefreshTokenDelivery): ClientConfig | undefined {
+    for (const client of this.clients.values()) if (client.refreshTokenDelivery === delivery) return client;
+    return undefined;
   }
 }

@@ -1,5 +1,3 @@
-import { InvalidRequestError } from './errors';
-
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 /** The 6-bit value of each base64url character, by char code (the alphabet is checked separately). */
@@ -104,12 +102,4 @@ function hasDuplicateOrForbiddenKey(text: string): boolean {
     }
   }
   return false;
-}
-
-/** Throws {@link InvalidRequestError} unless `value` is a string of 1 to `maxLength` characters. */
-export function requireString(value: unknown, name: string, maxLength: number): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw new InvalidRequestError(`${name} must be a string of 1 to ${maxLength} characters`);
-  }
-  return value;
 }

@@ -4,8 +4,7 @@ export type RevokeReason =
   | 'logout_all'
   | 'refresh_token_reuse'
   | 'revoked_by_user'
-  | 'token_revocation'
-  | 'admin';
+  | 'token_revocation';
 
 /** One server-side session: the state every access token points at through its `sid`. */
 export interface SessionRecord {

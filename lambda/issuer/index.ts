@@ -8,7 +8,7 @@ import { createLogger } from '../adapters/logger';
 import { emitMetric } from '../adapters/metrics';
 import { secretsManagerKeySetLoader } from '../adapters/secrets-manager-key-source';
 import { AccessTokenVerifier } from '../core/access-token';
-import { BearerAuthenticator } from '../core/authorizer';
+import { BearerAuthenticator } from '../core/bearer-authenticator';
 import { type ClientConfig, ClientRegistry } from '../core/clients';
 import { CredentialService } from '../core/credentials';
 import { JwksCache } from '../core/jwks-cache';
@@ -16,7 +16,7 @@ import { signingKeyAgeSeconds } from '../core/key-rotation';
 import { cachedKeySource } from '../core/key-source';
 import { SessionCache } from '../core/session-cache';
 import { SessionService } from '../core/session-service';
-import { createIssuerHandler } from './issuer';
+import { createIssuerHandler } from './handler';
 
 // Everything below runs once per cold start: configuration is validated here and fails fast.
 const env = new Env();

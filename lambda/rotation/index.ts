@@ -5,7 +5,7 @@ import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
 import { emitMetric } from '../adapters/metrics';
 import { SIGNING_ALGS } from '../core/keys';
-import { createRotationHandler } from './rotation';
+import { createRotationHandler } from './handler';
 
 // Configuration is read and validated once, at cold start.
 const env = new Env();

@@ -1,7 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
-import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
+import { Authorizer } from '../../lambda/core/authorizer';
+import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { importJwks } from '../../lambda/core/jws';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';

@@ -1,10 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { createLogger } from '../../lambda/adapters/logger';
-import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
+import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import type { AccessTokenClaims } from '../../lambda/core/access-token';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
-import { Authorizer, BearerAuthenticator } from '../../lambda/core/authorizer';
+import { Authorizer } from '../../lambda/core/authorizer';
+import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';

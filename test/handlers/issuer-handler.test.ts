@@ -3,16 +3,16 @@ import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-sto
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
-import { BearerAuthenticator } from '../../lambda/core/authorizer';
-import { ClientRegistry } from '../../lambda/core/clients';
+import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
+import { type ClientConfig, ClientRegistry } from '../../lambda/core/clients';
 import { CredentialService } from '../../lambda/core/credentials';
 import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../../lambda/core/errors';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
+import { createIssuerHandler, toHttpError } from '../../lambda/issuer/handler';
 import { HttpError } from '../../lambda/issuer/http';
-import { createIssuerHandler, toHttpError } from '../../lambda/issuer/issuer';
 import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
 import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
@@ -40,7 +40,12 @@ beforeAll(async () => {
 
 afterAll(() => client.destroy());
 
-function issuerWith(dynamo: DynamoDBClient = client) {
+const SAMPLE_CLIENTS: readonly ClientConfig[] = [
+  { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: ['https://app.example.test'] },
+  { clientId: 'native', refreshTokenDelivery: 'body' },
+];
+
+function issuerWith(dynamo: DynamoDBClient = client, clients: readonly ClientConfig[] = SAMPLE_CLIENTS) {
   const lines: string[] = [];
   const store = new DynamoDbSessionStore({ client: dynamo, tableName });
   const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
@@ -57,10 +62,7 @@ function issuerWith(dynamo: DynamoDBClient = client) {
       sessions: new SessionCache({ store, ttlMs: 0 }),
     }),
     publicJwks: async () => toPublicJwks(keys),
-    clients: new ClientRegistry([
-      { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: ['https://app.example.test'] },
-      { clientId: 'native', refreshTokenDelivery: 'body' },
-    ]),
+    clients: new ClientRegistry(clients),
     issuer: ISSUER,
     refreshCookieMaxAgeSeconds: 3600,
     logger: createLogger('issuer', (line) => lines.push(line)),
@@ -88,6 +90,39 @@ describe('issuer handler', () => {
     expect(typeof body.refresh_token).toBe('string');
     expect(lines.join('\n')).not.toContain(body.access_token);
     expect(lines.join('\n')).not.toContain(body.refresh_token);
+  });
+
+  test("a request without client_id means the configuration's first body client, whatever its id", async () => {
+    const { handler } = issuerWith(client, [
+      { clientId: 'acme-browser', refreshTokenDelivery: 'cookie', allowedOrigins: ['https://acme.test'] },
+      { clientId: 'acme-ios', refreshTokenDelivery: 'body' },
+    ]);
+    const response = await handler(
+      event('POST', '/auth/login', {
+        headers: JSON_TYPE,
+        body: JSON.stringify({ username: 'alice', password: 'alice-password' }),
+      }),
+    );
+    expect(response.statusCode).toBe(200);
+    const body = JSON.parse(response.body) as Record<string, string>;
+    expect(typeof body.refresh_token).toBe('string');
+  });
+
+  test('fails a request without client_id when no client takes its refresh token in the body', async () => {
+    const { handler } = issuerWith(client, [
+      { clientId: 'acme-browser', refreshTokenDelivery: 'cookie', allowedOrigins: ['https://acme.test'] },
+    ]);
+    const response = await handler(
+      event('POST', '/auth/login', {
+        headers: JSON_TYPE,
+        body: JSON.stringify({ username: 'alice', password: 'alice-password' }),
+      }),
+    );
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'invalid_request',
+      error_description: 'client_id is required',
+    });
   });
 
   test('accepts a base64-encoded body as API Gateway sends binary payloads', async () => {

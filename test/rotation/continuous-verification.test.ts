@@ -15,7 +15,7 @@ import type { RotationPolicy } from '../../lambda/core/key-rotation';
 import { serializeKeySet } from '../../lambda/core/key-set-format';
 import { cachedKeySource } from '../../lambda/core/key-source';
 import { currentSigningKey, generateKeySet, type SigningKey, toPublicJwks } from '../../lambda/core/keys';
-import { createRotationHandler } from '../../lambda/rotation/rotation';
+import { createRotationHandler } from '../../lambda/rotation/handler';
 import { SecretsManagerStandIn } from '../../local/secrets-manager-stand-in';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';

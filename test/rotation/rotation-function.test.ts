@@ -28,12 +28,12 @@ import {
   type SigningKey,
   toPublicJwks,
 } from '../../lambda/core/keys';
-import { createRotationHandler, type JwksPublisher } from '../../lambda/rotation/rotation';
+import { createRotationHandler, type JwksPublisher } from '../../lambda/rotation/handler';
 import { SecretsManagerStandIn } from '../../local/secrets-manager-stand-in';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
 
-// The real rotation function (lambda/rotation/rotation.ts) against the stateful Secrets Manager stand-in and
+// The real rotation function (lambda/rotation/handler.ts) against the stateful Secrets Manager stand-in and
 // a real JWKS item in DynamoDB Local, with a frozen clock.
 
 const NAME = 'hybrid-auth/signing-keys';

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import fc from 'fast-check';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
-import { UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
+import { UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import { normalizeUsername } from '../../lambda/core/credentials';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { SessionService } from '../../lambda/core/session-service';

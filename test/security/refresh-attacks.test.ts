@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { UNAUTHORIZED } from '../../lambda/authorizer/authorizer';
+import { UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { deriveRefreshToken, parseRefreshToken } from '../../lambda/core/refresh-token';
 import { freshTable } from '../support/dynamodb';

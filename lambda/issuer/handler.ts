@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Logger } from '../adapters/logger';
-import type { BearerAuthenticator } from '../core/authorizer';
-import type { ClientConfig, ClientRegistry } from '../core/clients';
+import type { BearerAuthenticator } from '../core/bearer-authenticator';
+import type { ClientConfig, ClientRegistry, RefreshTokenDelivery } from '../core/clients';
 import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../core/errors';
 import { isSessionId } from '../core/refresh-token';
 import type { SessionService, TokenSet } from '../core/session-service';
@@ -151,8 +151,21 @@ function invalidToken(): HttpError {
   });
 }
 
-function client(deps: IssuerDeps, clientId: string | undefined): ClientConfig {
-  const found = deps.clients.get(clientId ?? 'native');
+/**
+ * The client a request names, or the one it implies when it names none (see {@link ClientRegistry.implied}):
+ * the cookie client when `delivery` is `cookie`, else the body client.
+ */
+function client(
+  deps: IssuerDeps,
+  clientId: string | undefined,
+  delivery: RefreshTokenDelivery = 'body',
+): ClientConfig {
+  if (clientId === undefined) {
+    const implied = deps.clients.implied(delivery);
+    if (implied === undefined) throw new InvalidRequestError('client_id is required');
+    return implied;
+  }
+  const found = deps.clients.get(clientId);
   if (found === undefined) throw new HttpError(400, 'invalid_client', 'unknown client_id');
   return found;
 }
@@ -255,7 +268,8 @@ async function logout(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<AP
   // Without a client_id, a request that carries the refresh cookie comes from the cookie (web) client.
   const registered = client(
     deps,
-    body.client_id ?? (cookie(event, REFRESH_COOKIE) === undefined ? undefined : 'web'),
+    body.client_id,
+    cookie(event, REFRESH_COOKIE) === undefined ? 'body' : 'cookie',
   );
   const refreshToken = presentedRefreshToken(event, registered, body.refresh_token);
   if (refreshToken === undefined)
