@@ -6,7 +6,8 @@
  * reaches the page through `textContent`.
  *
  * The access token is kept in this module's memory only (never `localStorage`, never a cookie): a reload
- * forgets it, and the page gets a new one through the `HttpOnly` refresh cookie it cannot read.
+ * forgets it, and the page gets a new one through the `HttpOnly` refresh cookie it cannot read; it asks
+ * for one only when its non-secret session hint says there may be a cookie (see `session-hint.ts`).
  */
 import {
   type ApiReply,
@@ -26,8 +27,11 @@ import {
   decodeClaims,
   formatClaims,
   formatCountdown,
+  formatTime,
   secondsLeft,
+  timeParts,
 } from './claims';
+import { forgetSession, mayHaveSession, rememberSession } from './session-hint';
 
 /** The page state: the access token and its decoded claims, in memory only. */
 let accessToken: string | undefined;
@@ -49,6 +53,7 @@ const view = {
   sessions: element('sessions-view', HTMLElement),
   sessionRows: element('sessions', HTMLTableSectionElement),
   countdown: element('countdown', HTMLElement),
+  expiresAt: element('expires-at', HTMLElement),
   claims: element('claims', HTMLPreElement),
   status: element('status', HTMLElement),
   result: element('result', HTMLPreElement),
@@ -80,6 +85,7 @@ function showReply(label: string, reply: ApiReply): void {
     };
   }
   view.result.textContent = body === undefined ? '(no body)' : JSON.stringify(body, null, 2);
+  view.result.hidden = false;
 }
 
 function tick(): void {
@@ -88,12 +94,15 @@ function tick(): void {
   view.countdown.classList.toggle('expiring', left <= 30);
 }
 
+/** A token response arrived: the issuer has (re)set the refresh cookie along with it. */
 function startSession(token: string): void {
   accessToken = token;
   claims = decodeClaims(token) ?? {};
+  rememberSession();
   for (const name of ['sub', 'scope', 'sid', 'jti'] as const) {
     element(`claim-${name}`, HTMLElement).textContent = claimText(claims[name]);
   }
+  view.expiresAt.textContent = typeof claims.exp === 'number' ? formatTime(claims.exp * 1000) : '\u2014';
   view.claims.textContent = formatClaims(claims);
   view.login.hidden = true;
   view.session.hidden = false;
@@ -104,6 +113,7 @@ function startSession(token: string): void {
 function endSession(message: string, kind: 'ok' | 'error' | 'info'): void {
   accessToken = undefined;
   claims = undefined;
+  forgetSession();
   if (countdownTimer !== undefined) window.clearInterval(countdownTimer);
   countdownTimer = undefined;
   view.session.hidden = true;
@@ -156,21 +166,48 @@ async function doRefresh(): Promise<void> {
   );
 }
 
+/**
+ * A table cell with an API time, readable, and the exact value kept in `<time datetime>`. `data-label`
+ * names the cell where a narrow screen shows each session as a card instead of a table row (demo.css).
+ */
+function timeCell(label: string, iso: string): HTMLTableCellElement {
+  const cell = document.createElement('td');
+  cell.dataset.label = label;
+  const time = document.createElement('time');
+  time.dateTime = iso;
+  const parts = timeParts(Date.parse(iso));
+  if (parts === undefined) {
+    time.textContent = iso;
+  } else {
+    // Two unbreakable halves: a narrow column breaks between the day and the clock, not inside them.
+    const day = document.createElement('span');
+    day.textContent = `${parts.day},`;
+    const clock = document.createElement('span');
+    clock.textContent = parts.clock;
+    time.append(day, ' ', clock);
+  }
+  cell.append(time);
+  return cell;
+}
+
 function renderSessions(reply: ApiReply): void {
   const rows = sessionsOf(reply.body).map((session) => {
     const row = document.createElement('tr');
     row.dataset.sid = session.id;
+    const id = document.createElement('td');
+    id.className = 'id';
+    id.textContent = session.id;
+    const device = document.createElement('td');
+    device.className = 'device';
+    device.dataset.label = 'Device';
+    device.textContent =
+      [session.userAgent, session.ip].filter((part) => part !== null).join(' from ') || '\u2014';
     const cells = [
-      session.id,
-      session.createdAt,
-      session.lastUsedAt,
-      [session.userAgent, session.ip].filter((part) => part !== null).join(' from ') || '\u2014',
-    ].map((text, index) => {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      if (index === 0) cell.className = 'id';
-      return cell;
-    });
+      id,
+      timeCell('Created', session.createdAt),
+      timeCell('Last used', session.lastUsedAt),
+      device,
+    ];
     const action = document.createElement('td');
     if (session.current) {
       const label = document.createElement('span');
@@ -225,15 +262,27 @@ async function doLogoutEverywhere(token: string): Promise<void> {
   if (reply.status === 204) endSession('Logged out everywhere: every session of this user is revoked.', 'ok');
 }
 
-/** A reload forgets the access token; the refresh cookie (if any) gets a new one. */
+/**
+ * A reload forgets the access token; the refresh cookie gets a new one. Only asked for when the session
+ * hint says this browser may hold a cookie: without one the issuer can only answer 400, which the browser
+ * would log as an error on every fresh visit.
+ */
 async function restore(): Promise<void> {
+  if (!mayHaveSession()) {
+    setStatus('Not logged in.', 'info');
+    return;
+  }
   const reply = await refresh();
   if (isTokenReply(reply)) {
     showReply('POST /auth/token (refresh cookie, on load)', reply);
     startSession(reply.accessToken);
     setStatus('Session restored from the refresh cookie.', 'ok');
+  } else if (reply.status >= 500) {
+    // Not a refusal (the platform is starting or failing): keep the hint, so a reload tries again.
+    showReply('POST /auth/token (refresh cookie, on load)', reply);
   } else {
-    setStatus('Not logged in.', 'info');
+    // A stale hint: the cookie expired or its session was revoked elsewhere.
+    endSession('Not logged in: the previous session has ended.', 'info');
   }
 }
 

@@ -44,13 +44,35 @@ export function formatCountdown(seconds: number): string {
   return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, '0')}`;
 }
 
-/** The claims as indented JSON, with the time claims followed by their ISO date for reading. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** A moment's two readable halves: `5 Dec 2026` and `14:03:12 UTC`; `undefined` when it is not one. */
+export function timeParts(ms: number): { readonly day: string; readonly clock: string } | undefined {
+  const date = new Date(ms);
+  if (!Number.isFinite(date.getTime())) return undefined;
+  const two = (value: number) => String(value).padStart(2, '0');
+  return {
+    day: `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()}`,
+    clock: `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} UTC`,
+  };
+}
+
+/**
+ * A moment (epoch milliseconds) as `5 Dec 2026, 14:03:12 UTC`: one unambiguous form, whatever the
+ * browser's locale and time zone (the same clock as the issuer's ISO times). An em dash when it is not one.
+ */
+export function formatTime(ms: number): string {
+  const parts = timeParts(ms);
+  return parts === undefined ? '\u2014' : `${parts.day}, ${parts.clock}`;
+}
+
+/** The claims as indented JSON, with the time claims followed by their time for reading. */
 export function formatClaims(claims: DisplayClaims): string {
   const shown: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(claims)) {
     shown[name] =
       (name === 'exp' || name === 'iat' || name === 'nbf') && typeof value === 'number'
-        ? `${value} (${new Date(value * 1000).toISOString()})`
+        ? `${value} (${formatTime(value * 1000)})`
         : value;
   }
   return JSON.stringify(shown, null, 2);

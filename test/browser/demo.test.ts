@@ -25,6 +25,11 @@ const SESSION_CACHE_TTL_SECONDS = 1;
 /** The revocation budget of this configuration: the authorizer's session cache TTL plus 1 s. */
 const REVOCATION_BUDGET_MS = (SESSION_CACHE_TTL_SECONDS + 1) * 1000;
 const CSP_MESSAGE = /Content[- ]Security[- ]Policy/i;
+/** The page's non-secret "this browser may hold a refresh cookie" hint (local/demo/session-hint.ts). */
+const SESSION_HINT_KEY = 'hybrid-auth.demo.has-session';
+/** A time as the page shows it: `5 Dec 2026, 14:03:12 UTC`. */
+const READABLE_TIME =
+  /^\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}, \d{2}:\d{2}:\d{2} UTC$/;
 
 jest.setTimeout(60_000);
 
@@ -32,12 +37,17 @@ let platform: PlatformProcess;
 let dataDir: string;
 let browser: Browser;
 
-/** A page of the demo with everything it reported: console errors and uncaught exceptions. */
+/**
+ * A page of the demo with everything it reported: console errors, uncaught exceptions, every request it
+ * made (`METHOD /path`) and every request that failed or was answered 4xx/5xx.
+ */
 interface DemoPage {
   readonly page: Page;
   readonly context: BrowserContext;
   readonly consoleErrors: string[];
   readonly pageErrors: string[];
+  readonly requests: string[];
+  readonly failures: string[];
 }
 
 beforeAll(async () => {
@@ -58,20 +68,67 @@ afterAll(async () => {
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 }, 40_000);
 
-/** Opens the demo page in a fresh browser context (its own cookie jar: another "device"). */
-async function openDemo(): Promise<DemoPage> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+/** Opens the demo page in a fresh browser context (its own cookie jar and storage: another "device"). */
+async function openDemo(viewport = { width: 1100, height: 900 }): Promise<DemoPage> {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const consoleErrors: string[] = [];
   const pageErrors: string[] = [];
+  const requests: string[] = [];
+  const failures: string[] = [];
+  const pathOf = (url: string) => new URL(url).pathname;
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('request', (request) => requests.push(`${request.method()} ${pathOf(request.url())}`));
+  page.on('requestfailed', (request) => failures.push(`${request.method()} ${pathOf(request.url())} failed`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) {
+      failures.push(`${response.request().method()} ${pathOf(response.url())} ${response.status()}`);
+    }
+  });
   await page.goto(`${platform.url}/`);
-  // The page first tries to restore a session from the refresh cookie.
-  await statusMatches(page, /^(Not logged in\.|Session restored from the refresh cookie\.)$/);
-  return { page, context, consoleErrors, pageErrors };
+  await settled(page);
+  return { page, context, consoleErrors, pageErrors, requests, failures };
+}
+
+/** Waits until the page has loaded and decided whether it is logged in (it may restore a session). */
+async function settled(page: Page): Promise<void> {
+  await statusMatches(
+    page,
+    /^(Not logged in\.|Not logged in: the previous session has ended\.|Session restored from the refresh cookie\.)$/,
+  );
+  await page.waitForLoadState('networkidle');
+}
+
+/** The requests the page made to the issuer (`/auth/...`) since the `from`-th request. */
+function authRequests(demo: DemoPage, from = 0): string[] {
+  return demo.requests.slice(from).filter((request) => / \/auth\//.test(request));
+}
+
+/** Visible elements of the page with nothing in them (an empty box), as `tag#id`. */
+function emptyBoxes(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('main *')]
+      .filter(
+        (found) =>
+          found instanceof HTMLElement &&
+          !(found instanceof HTMLInputElement) &&
+          found.checkVisibility() &&
+          (found.textContent ?? '').trim() === '',
+      )
+      .map((found) => `${found.tagName.toLowerCase()}#${found.id}`),
+  );
+}
+
+/** The page's storage as script sees it. */
+function storageOf(page: Page) {
+  return page.evaluate(() => ({
+    cookie: document.cookie,
+    local: Object.fromEntries(Object.keys(localStorage).map((key) => [key, localStorage.getItem(key)])),
+    session: Object.keys(sessionStorage).length,
+  }));
 }
 
 /** Waits until the page's status line matches. */
@@ -163,6 +220,27 @@ test('serves the page and its assets with a strict CSP and no inline script or s
   expect(post.headers.get('allow')).toBe('GET, HEAD');
 });
 
+test('a fresh visit: no request bound to fail, no console error, no empty box, an autofillable form', async () => {
+  const demo = await openDemo();
+  const { page } = demo;
+
+  expect(await text(page, '#status')).toBe('Not logged in.');
+  // No session hint, so no refresh-cookie probe that could only be answered 400.
+  expect(authRequests(demo)).toEqual([]);
+  expect(demo.failures).toEqual([]);
+  expect(demo.consoleErrors).toEqual([]);
+  expect(demo.pageErrors).toEqual([]);
+  expect(await emptyBoxes(page)).toEqual([]);
+  expect(await page.locator('#result').isVisible()).toBe(false);
+
+  // Password managers can fill the login form.
+  expect(await page.getAttribute('#login-form', 'autocomplete')).toBeNull();
+  expect(await page.getAttribute('#username', 'autocomplete')).toBe('username');
+  expect(await page.getAttribute('#password', 'autocomplete')).toBe('current-password');
+  await screenshot(page, '00-fresh-visit');
+  await demo.context.close();
+});
+
 test('admin: logs in, sees the session, calls the API, refreshes through the cookie, reloads, logs out', async () => {
   const demo = await openDemo();
   const { page, context } = demo;
@@ -178,6 +256,7 @@ test('admin: logs in, sees the session, calls the API, refreshes through the coo
   const firstJti = await text(page, '#claim-jti');
   expect(sid).toMatch(/^[A-Za-z0-9_-]{16,}$/);
   expect(await text(page, '#countdown')).toMatch(/^(5:00|4:[45]\d)$/);
+  expect(await text(page, '#expires-at')).toMatch(READABLE_TIME);
   expect(JSON.parse(await text(page, '#claims'))).toMatchObject({
     sub: 'user-admin',
     client_id: 'web',
@@ -188,17 +267,12 @@ test('admin: logs in, sees the session, calls the API, refreshes through the coo
   await screenshot(page, '02-session');
 
   // The refresh token exists only as an HttpOnly cookie: the browser has it, script cannot see it, and the
-  // access token is in no storage either.
+  // access token is in no storage either. Storage holds only the constant session hint.
   const cookies = await context.cookies();
   expect(
     cookies.map(({ name, httpOnly, secure, sameSite, path }) => ({ name, httpOnly, secure, sameSite, path })),
   ).toEqual([{ name: 'refresh_token', httpOnly: true, secure: true, sameSite: 'Strict', path: '/auth' }]);
-  const visible = await page.evaluate(() => ({
-    cookie: document.cookie,
-    local: Object.keys(localStorage).length,
-    session: Object.keys(sessionStorage).length,
-  }));
-  expect(visible).toEqual({ cookie: '', local: 0, session: 0 });
+  expect(await storageOf(page)).toEqual({ cookie: '', local: { [SESSION_HINT_KEY]: '1' }, session: 0 });
 
   // The protected routes, with the in-memory access token.
   await click(page, '#call-me', /^GET \/api\/me: 200$/);
@@ -232,7 +306,15 @@ test('admin: logs in, sees the session, calls the API, refreshes through the coo
   await click(page, '#logout', /^Logged out: this session is revoked\.$/);
   expect(await page.locator('#login-view').isVisible()).toBe(true);
   expect(await context.cookies()).toEqual([]);
+  expect(await storageOf(page)).toEqual({ cookie: '', local: {}, session: 0 });
   await screenshot(page, '08-logged-out');
+
+  // Logged out, a reload does not ask the issuer for anything.
+  const beforeReload = demo.requests.length;
+  await page.reload();
+  await settled(page);
+  expect(await text(page, '#status')).toBe('Not logged in.');
+  expect(authRequests(demo, beforeReload)).toEqual([]);
   await sleep(REVOCATION_BUDGET_MS);
   const afterLogout = await fetch(`${platform.url}/api/me`, {
     headers: { Authorization: `Bearer ${loginToken}` },
@@ -298,6 +380,83 @@ test('two browsers as demo: one revokes the other from the list, then logs out e
     expectCleanConsole(demo);
     await demo.context.close();
   }
+});
+
+test('a stale session hint costs one refused probe, then the page stops asking', async () => {
+  const demo = await openDemo();
+  const { page } = demo;
+  const token = await logIn(page, 'demo');
+  expect((await storageOf(page)).local).toEqual({ [SESSION_HINT_KEY]: '1' });
+
+  // The session ends behind the page's back (another device logs out everywhere).
+  const logoutAll = await fetch(`${platform.url}/auth/logout-all`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(logoutAll.status).toBe(204);
+
+  let from = demo.requests.length;
+  await page.reload();
+  await settled(page);
+  expect(await text(page, '#status')).toBe('Not logged in: the previous session has ended.');
+  expect(authRequests(demo, from)).toEqual(['POST /auth/token']);
+  expect((await storageOf(page)).local).toEqual({});
+
+  from = demo.requests.length;
+  await page.reload();
+  await settled(page);
+  expect(await text(page, '#status')).toBe('Not logged in.');
+  expect(authRequests(demo, from)).toEqual([]);
+  expect(demo.pageErrors).toEqual([]);
+  await demo.context.close();
+});
+
+test('on a narrow screen: readable times, session ids that wrap, nothing wider than the page', async () => {
+  const first = await openDemo({ width: 480, height: 900 });
+  const second = await openDemo({ width: 480, height: 900 });
+  await logIn(second.page, 'demo');
+  const { page } = first;
+  await logIn(page, 'demo');
+  await page.click('#session-view summary');
+  await click(page, '#list-sessions', /^GET \/auth\/sessions: 200$/);
+
+  // Times read as dates, the exact value kept in <time datetime>; no epoch seconds or ISO strings alone.
+  const times = await page
+    .locator('#sessions time')
+    .evaluateAll((all) => all.map((time) => [time.textContent, time.getAttribute('datetime')]));
+  expect(times.length).toBeGreaterThanOrEqual(4);
+  for (const [shown, exact] of times) {
+    expect(shown).toMatch(READABLE_TIME);
+    expect(exact).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
+  }
+  expect(await text(page, '#expires-at')).toMatch(READABLE_TIME);
+  const decoded = JSON.parse(await text(page, '#claims')) as Record<string, unknown>;
+  for (const name of ['exp', 'iat', 'nbf']) {
+    expect(String(decoded[name])).toMatch(/^\d+ \(\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}:\d{2} UTC\)$/);
+  }
+
+  // Session ids wrap inside their cells; no cell is wider than its box, and the page does not scroll
+  // sideways: as a table (900 px) and as cards (480 px).
+  for (const width of [900, 480]) {
+    await page.setViewportSize({ width, height: 900 });
+    const overflow = await page.evaluate(() => {
+      const root = document.documentElement;
+      const sessions = document.getElementById('sessions-view');
+      return {
+        page: root.scrollWidth - root.clientWidth,
+        sessions: (sessions?.scrollWidth ?? 0) - (sessions?.clientWidth ?? 0),
+        cells: [...document.querySelectorAll('#sessions td, .facts dd')]
+          .filter((cell) => cell.scrollWidth > cell.clientWidth)
+          .map((cell) => cell.textContent),
+      };
+    });
+    expect({ width, ...overflow }).toEqual({ width, page: 0, sessions: 0, cells: [] });
+    await screenshot(page, `09-sessions-${width}px`);
+  }
+
+  expectCleanConsole(first);
+  expect(first.consoleErrors).toEqual([]);
+  for (const demo of [first, second]) await demo.context.close();
 });
 
 test('the CSP is enforced: an injected inline script does not run and is reported', async () => {
