@@ -1,8 +1,9 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { KEY_PREFIX, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
-import { CredentialService, DEFAULT_SCRYPT_PARAMS } from '../lambda/core/credentials';
+import { CredentialService } from '../lambda/core/credentials';
 import { generateKeySet } from '../lambda/core/keys';
+import { DEFAULT_SCRYPT_PARAMS } from '../lambda/core/password-hashing';
 import { SessionService } from '../lambda/core/session-service';
 import type { BenchDynamo } from './dynamo';
 import { AUDIENCE, ISSUER, TTL_SECONDS } from './fixtures';

@@ -7,7 +7,8 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { FailedAttempt, FailureRecord, UserRecord, UserStore } from '../core/credentials';
+import type { UserRecord, UserStore } from '../core/credentials';
+import type { FailedAttempt, FailureRecord } from '../core/login-throttle';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
 
 /** Options of {@link DynamoDbUserStore}. */

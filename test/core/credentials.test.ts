@@ -1,24 +1,20 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
+import { CredentialService, MAX_USERNAME_LENGTH, normalizeUsername } from '../../lambda/core/credentials';
+import { AccountLockedError, GrantError, InvalidRequestError } from '../../lambda/core/errors';
+import { DEFAULT_LOCKOUT_POLICY, type LockoutPolicy, lockState } from '../../lambda/core/login-throttle';
 import {
-  CredentialService,
-  DEFAULT_LOCKOUT_POLICY,
   DEFAULT_SCRYPT_PARAMS,
   hashPassword,
-  type LockoutPolicy,
-  lockState,
   MAX_PASSWORD_LENGTH,
-  MAX_USERNAME_LENGTH,
   needsRehash,
-  normalizeUsername,
   type PasswordHasher,
   parsePasswordHash,
   type ScryptParams,
   scryptHasher,
   verifyPassword,
-} from '../../lambda/core/credentials';
-import { AccountLockedError, GrantError, InvalidRequestError } from '../../lambda/core/errors';
+} from '../../lambda/core/password-hashing';
 import { freshTable } from '../support/dynamodb';
 import { FrozenClock } from '../support/fixtures';
 
