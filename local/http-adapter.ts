@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { GatewayError } from '../lambda/gateway-errors';
 
 /** Reads a request body up to `limit` bytes; `undefined` when it is larger (the caller answers 413). */
 export async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
@@ -83,4 +84,9 @@ export function sendError(
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
     body: JSON.stringify({ error, error_description: description }),
   });
+}
+
+/** Answers one of the errors API Gateway answers itself (lambda/gateway-errors.ts), as the deployed API does. */
+export function sendGatewayError(response: ServerResponse, answer: GatewayError): void {
+  sendError(response, answer.status, answer.error, answer.description, answer.headers);
 }

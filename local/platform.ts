@@ -8,25 +8,21 @@ import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { createLogger, type Logger } from '../lambda/adapters/logger';
-import { createAuthorizerHandler, UNAUTHORIZED } from '../lambda/authorizer/handler';
-import { AccessTokenVerifier } from '../lambda/core/access-token';
-import { Authorizer } from '../lambda/core/authorizer';
-import { BearerAuthenticator } from '../lambda/core/bearer-authenticator';
-import { ClientRegistry } from '../lambda/core/clients';
-import { CredentialService } from '../lambda/core/credentials';
-import { JwksCache } from '../lambda/core/jwks-cache';
-import { cachedKeySource } from '../lambda/core/key-source';
+import { createAuthorizer } from '../lambda/authorizer/create-authorizer';
+import { UNAUTHORIZED } from '../lambda/authorizer/handler';
+import { DEFAULT_CLIENTS } from '../lambda/core/clients';
+import { CredentialService, type UserStore } from '../lambda/core/credentials';
 import { toPublicJwks } from '../lambda/core/keys';
 import { HTTP_METHODS, isValidRequestPath, matchRoute } from '../lambda/core/route-matching';
-import { SessionCache } from '../lambda/core/session-cache';
-import { SessionService } from '../lambda/core/session-service';
-import { createIssuerHandler } from '../lambda/issuer/handler';
+import { GATEWAY_ERRORS } from '../lambda/gateway-errors';
+import { createIssuer } from '../lambda/issuer/create-issuer';
 import { MAX_BODY_BYTES } from '../lambda/issuer/http';
 import { ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/protected-routes';
+import { SETTINGS } from '../lambda/settings';
 import { createDemoAssets } from './demo/serve';
 import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
-import { readBody, sendError, sendResult, toProxyEvent } from './http-adapter';
+import { readBody, sendError, sendGatewayError, sendResult, toProxyEvent } from './http-adapter';
 import { loadOrCreateKeySet, readKeySet } from './keys-file';
 
 /** Settings of the local platform (the environment variables of `npm start`). */
@@ -37,11 +33,11 @@ export interface LocalPlatformOptions {
   readonly port?: number;
   /** Where `keys.json` lives. @default '.local' */
   readonly dataDir?: string;
-  /** @default 300 */
+  /** @default SETTINGS.accessTokenTtlSeconds.default (lambda/settings.ts) */
   readonly accessTokenTtlSeconds?: number;
-  /** @default 10 */
+  /** @default SETTINGS.refreshGraceSeconds.default */
   readonly refreshGraceSeconds?: number;
-  /** @default 1 */
+  /** @default SETTINGS.sessionCacheTtlSeconds.default */
   readonly sessionCacheTtlSeconds?: number;
   /** Use this DynamoDB endpoint instead of starting DynamoDB Local. */
   readonly dynamoDbEndpoint?: string;
@@ -69,8 +65,11 @@ export const PLATFORM_STATE_FILE = 'platform.json';
 
 const LOCAL_API = 'arn:aws:execute-api:us-east-1:000000000000:local00api/local';
 const TABLE_NAME = 'hybrid-auth-local';
-/** How long the issuer reuses the key file it read: `npm run rotate-keys` takes effect within this. */
-export const KEY_CACHE_MS = 2_000;
+/**
+ * How long the issuer reuses the key file it read and the verifiers the JWKS they read, seconds:
+ * `npm run rotate-keys` takes effect within this.
+ */
+export const KEY_CACHE_SECONDS = 2;
 
 /**
  * Starts the whole platform on one machine: DynamoDB Local, the table, the demo users, the key set, and
@@ -137,20 +136,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   await jwksStore.publish(toPublicJwks(initialKeys), Date.now());
 
   const users = new DynamoDbUserStore({ client, tableName: TABLE_NAME });
-  const credentials = new CredentialService({ users });
-  for (const user of DEMO_USERS) await credentials.createUser(user, { overwrite: true });
-  await credentials.prepare();
+  const seeding = new CredentialService({ users });
+  for (const user of DEMO_USERS) await seeding.createUser(user, { overwrite: true });
 
   handler = buildHandlers({
     url,
     keysPath,
     client,
     jwksStore,
-    credentials,
+    users,
     logger,
-    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
-    refreshGraceSeconds: options.refreshGraceSeconds ?? 10,
-    sessionCacheTtlSeconds: options.sessionCacheTtlSeconds ?? 1,
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? SETTINGS.accessTokenTtlSeconds.default,
+    refreshGraceSeconds: options.refreshGraceSeconds ?? SETTINGS.refreshGraceSeconds.default,
+    sessionCacheTtlSeconds: options.sessionCacheTtlSeconds ?? SETTINGS.sessionCacheTtlSeconds.default,
   });
 
   return {
@@ -173,7 +171,7 @@ interface HandlerSettings {
   readonly keysPath: string;
   readonly client: DynamoDBClient;
   readonly jwksStore: DynamoDbJwksStore;
-  readonly credentials: CredentialService;
+  readonly users: UserStore;
   readonly logger: Logger;
   readonly accessTokenTtlSeconds: number;
   readonly refreshGraceSeconds: number;
@@ -182,41 +180,43 @@ interface HandlerSettings {
 
 function buildHandlers(settings: HandlerSettings) {
   const { url, logger } = settings;
-  const profile = { issuer: url, audience: `${url}/api`, ttlSeconds: settings.accessTokenTtlSeconds };
-  const store = new DynamoDbSessionStore({ client: settings.client, tableName: TABLE_NAME });
-  const keySource = cachedKeySource({ load: () => readKeySet(settings.keysPath), ttlMs: KEY_CACHE_MS });
-  const jwks = new JwksCache({
-    load: () => settings.jwksStore.load(),
-    ttlMs: KEY_CACHE_MS,
-    minRefreshIntervalMs: 1000,
-  });
-  const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get });
-  const authenticatorWith = (ttlMs: number) =>
-    new BearerAuthenticator({ verifier, jwks, sessions: new SessionCache({ store, ttlMs }) });
-
-  const issuer = createIssuerHandler({
-    sessions: new SessionService({
-      store,
-      keys: keySource,
-      profile,
-      policy: { refreshGraceSeconds: settings.refreshGraceSeconds },
-      onSecurityEvent: (event) => logger.warn('security event', { ...event }),
-    }),
-    credentials: settings.credentials,
-    authenticator: authenticatorWith(0),
-    publicJwks: () => settings.jwksStore.load(),
-    clients: new ClientRegistry([
-      { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [url] },
-      { clientId: 'native', refreshTokenDelivery: 'body' },
-    ]),
+  const sessions = new DynamoDbSessionStore({ client: settings.client, tableName: TABLE_NAME });
+  const loadPublicJwks = () => settings.jwksStore.load();
+  // The same wiring as each Lambda entry point (lambda/*/create-*.ts); only the settings and adapters differ.
+  const shared = {
     issuer: url,
-    refreshCookieMaxAgeSeconds: 604_800,
-    logger,
-  });
-  const authorizer = createAuthorizerHandler({
-    authorizer: new Authorizer(authenticatorWith(settings.sessionCacheTtlSeconds * 1000), PROTECTED_ROUTES),
-    logger,
-  });
+    audience: `${url}/api`,
+    accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
+    jwksCacheTtlSeconds: KEY_CACHE_SECONDS,
+  };
+  const issuer = createIssuer(
+    {
+      ...shared,
+      clients: DEFAULT_CLIENTS.map((client) =>
+        client.refreshTokenDelivery === 'cookie' ? { ...client, allowedOrigins: [url] } : client,
+      ),
+      sessionIdleTimeoutSeconds: SETTINGS.sessionIdleTimeoutSeconds.default,
+      sessionAbsoluteLifetimeSeconds: SETTINGS.sessionAbsoluteLifetimeSeconds.default,
+      refreshGraceSeconds: settings.refreshGraceSeconds,
+      issuerKeyCacheTtlSeconds: KEY_CACHE_SECONDS,
+    },
+    {
+      sessions,
+      users: settings.users,
+      loadKeySet: () => readKeySet(settings.keysPath),
+      loadPublicJwks,
+      logger,
+    },
+  );
+  const authorizer = createAuthorizer(
+    {
+      ...shared,
+      clockSkewSeconds: SETTINGS.clockSkewSeconds.default,
+      sessionCacheTtlSeconds: settings.sessionCacheTtlSeconds,
+      consistentRead: false,
+    },
+    { sessions, loadPublicJwks, routes: PROTECTED_ROUTES, logger },
+  );
   // The demo page at `/` (local/demo/): static assets with a strict CSP, the script bundled on first use.
   const demo = createDemoAssets();
 
@@ -236,7 +236,7 @@ function buildHandlers(settings: HandlerSettings) {
         ? sendError(response, 405, 'invalid_request', `method ${method} is not allowed here`, {
             Allow: allowed.join(', '),
           })
-        : sendError(response, 404, 'not_found', 'no such route');
+        : sendGatewayError(response, GATEWAY_ERRORS.notFound);
     }
     const body = await readBody(request, MAX_BODY_BYTES);
     if (body === undefined) {
@@ -272,19 +272,11 @@ function buildHandlers(settings: HandlerSettings) {
       } as APIGatewayRequestAuthorizerEvent);
     } catch (error) {
       if ((error as Error).message === UNAUTHORIZED) {
-        return sendError(response, 401, 'invalid_token', 'the access token is missing or invalid', {
-          'WWW-Authenticate': 'Bearer error="invalid_token"',
-        });
+        return sendGatewayError(response, GATEWAY_ERRORS.unauthorized);
       }
-      return sendError(response, 503, 'temporarily_unavailable', 'the authorizer could not decide', {
-        'Retry-After': '1',
-      });
+      return sendGatewayError(response, GATEWAY_ERRORS.authorizerFailure);
     }
-    if (!isAllowed(decision, methodArn)) {
-      return sendError(response, 403, 'insufficient_scope', 'the token does not allow this route', {
-        'WWW-Authenticate': 'Bearer error="insufficient_scope"',
-      });
-    }
+    if (!isAllowed(decision, methodArn)) return sendGatewayError(response, GATEWAY_ERRORS.accessDenied);
     // The sample backends (/api/me, /api/admin): echo the authorizer context, as an integration sees it.
     sendResult(response, {
       statusCode: 200,

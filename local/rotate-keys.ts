@@ -10,7 +10,7 @@ import type { KeySet, PublicJwks } from '../lambda/core/keys';
 import { createRotationHandler, type JwksPublisher } from '../lambda/rotation/handler';
 import { localClient } from './dynamodb-local';
 import { readKeySet, writeKeySet } from './keys-file';
-import { KEY_CACHE_MS, PLATFORM_STATE_FILE } from './platform';
+import { KEY_CACHE_SECONDS, PLATFORM_STATE_FILE } from './platform';
 import { SecretsManagerStandIn } from './secrets-manager-stand-in';
 
 /** What `npm run rotate-keys` did. */
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     policy: {
       accessTokenTtlSeconds: ttl,
       clockSkewSeconds: 30,
-      issuerKeyCacheSeconds: KEY_CACHE_MS / 1000,
+      issuerKeyCacheSeconds: KEY_CACHE_SECONDS,
       sessionLifetimeSeconds: 604_800,
     },
     ...(revokeKid === undefined ? {} : { revokeKid }),

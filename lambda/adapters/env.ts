@@ -1,3 +1,5 @@
+import type { SettingSpec } from '../settings';
+
 /** Reads the environment once at start-up; any problem is a TypeError that names the variable (fail fast). */
 export class Env {
   public constructor(private readonly source: Readonly<Record<string, string | undefined>> = process.env) {}
@@ -20,6 +22,11 @@ export class Env {
       );
     }
     return value;
+  }
+
+  /** A runtime setting declared in `lambda/settings.ts`: its default when unset, else an integer in its range. */
+  public setting(spec: SettingSpec): number {
+    return this.int(spec.env, spec.default, spec.min, spec.max);
   }
 
   /** One of `allowed`, or the default when unset. */

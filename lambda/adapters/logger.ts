@@ -1,6 +1,19 @@
 /** A structured log field value: no nested objects, so nothing (an event, a header) is logged wholesale. */
 export type LogValue = string | number | boolean | null | undefined;
 
+/**
+ * The messages of the log lines that CloudWatch metric filters match (lib/auth-alarms.ts): the `message`
+ * field of the line, with the fields each one carries.
+ */
+export const LOG_MESSAGES = {
+  /** Issuer, one per request: `route` (`METHOD /path` of the route table), `status`, `latencyMs`. */
+  issuerRequest: 'issuer request',
+  /** Authorizer, one per decision: `route`, `decision` (allow, deny, unauthorized, error), `reason`, ... */
+  authorizerDecision: 'authorizer decision',
+  /** Issuer, one per security event (refresh-token reuse): `type`, `sid`, `sub`, `clientId`, generations. */
+  securityEvent: 'security event',
+} as const;
+
 /** One structured JSON log line per call. */
 export interface Logger {
   info(message: string, fields?: Readonly<Record<string, LogValue>>): void;

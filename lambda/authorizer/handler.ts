@@ -1,5 +1,5 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import type { Logger } from '../adapters/logger';
+import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import type { Authorizer } from '../core/authorizer';
 import type { HttpMethod } from '../core/route-matching';
 import { buildMethodArn, HTTP_METHODS, parseMethodArn } from '../core/route-matching';
@@ -40,7 +40,7 @@ export function createAuthorizerHandler(
     const method = HTTP_METHODS.find((candidate) => candidate === event.httpMethod);
     const route = `${event.httpMethod} ${event.resource}`;
     const log = (fields: Record<string, string | number | boolean | undefined>) =>
-      deps.logger.info('authorizer decision', {
+      deps.logger.info(LOG_MESSAGES.authorizerDecision, {
         route,
         ...fields,
         latencyMs: Math.round((performance.now() - started) * 1000) / 1000,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type CryptoKey, importJWK, SignJWT } from 'jose';
+import { SETTINGS } from '../settings';
 import type { Clock } from './clock';
 import { TokenError } from './errors';
 import { DEFAULT_JWS_LIMITS, type JwsLimits, type KeyResolver, verifyCompactJws } from './jws';
@@ -103,7 +104,7 @@ export class AccessTokenMinter {
 export interface AccessTokenVerifierOptions extends AccessTokenProfile {
   /** Finds the public key for a `kid`. */
   readonly keys: KeyResolver;
-  /** Tolerated clock difference, seconds. @default 30 (at most 300) */
+  /** Tolerated clock difference, seconds. @default 30 (from 0 to 300; lambda/settings.ts) */
   readonly clockSkewSeconds?: number;
   /** The clock. @default the system clock */
   readonly clock?: Clock;
@@ -145,9 +146,10 @@ export class AccessTokenVerifier {
   private readonly limits: JwsLimits;
 
   public constructor(private readonly options: AccessTokenVerifierOptions) {
-    const skew = options.clockSkewSeconds ?? 30;
-    if (!Number.isInteger(skew) || skew < 0 || skew > 300) {
-      throw new TypeError(`clockSkewSeconds must be an integer from 0 to 300, got ${skew}`);
+    const { min, max } = SETTINGS.clockSkewSeconds;
+    const skew = options.clockSkewSeconds ?? SETTINGS.clockSkewSeconds.default;
+    if (!Number.isInteger(skew) || skew < min || skew > max) {
+      throw new TypeError(`clockSkewSeconds must be an integer from ${min} to ${max}, got ${skew}`);
     }
     if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1) {
       throw new TypeError(`ttlSeconds must be a positive integer, got ${options.ttlSeconds}`);

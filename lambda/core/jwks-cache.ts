@@ -1,3 +1,4 @@
+import { SETTINGS } from '../settings';
 import type { Clock } from './clock';
 import { importJwks, type VerificationKey } from './jws';
 
@@ -28,7 +29,7 @@ export class JwksCache {
 
   public constructor(private readonly options: JwksCacheOptions) {
     this.clock = options.clock ?? Date.now;
-    this.ttlMs = options.ttlMs ?? 60_000;
+    this.ttlMs = options.ttlMs ?? SETTINGS.jwksCacheTtlSeconds.default * 1000;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5_000;
   }
 

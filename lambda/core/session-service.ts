@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { SETTINGS } from '../settings';
 import { AccessTokenMinter, type AccessTokenProfile, type MintedAccessToken } from './access-token';
 import type { Clock } from './clock';
 import { GrantError } from './errors';
@@ -14,13 +15,13 @@ import { type RevokeReason, type SessionRecord, type SessionStore, sessionStatus
 
 /** Lifetimes of sessions and refresh tokens. */
 export interface SessionPolicy {
-  /** A session dies this long after its last refresh. @default 86400 (1 day) */
+  /** A session dies this long after its last refresh. @default 86400 (1 day; lambda/settings.ts) */
   readonly idleTimeoutSeconds?: number;
   /** A session dies this long after login, however often it is refreshed. @default 604800 (7 days) */
   readonly absoluteLifetimeSeconds?: number;
   /**
    * How long after a rotation the previous refresh token still returns the same successor (concurrent tabs,
-   * retried requests). 0 is strict rotation: every replay counts as reuse. @default 10
+   * retried requests). 0 is strict rotation: every replay counts as reuse. @default 10 (lambda/settings.ts)
    */
   readonly refreshGraceSeconds?: number;
 }
@@ -95,11 +96,12 @@ export class SessionService {
   private readonly graceMs: number;
 
   public constructor(private readonly deps: SessionServiceDeps) {
-    const idle = deps.policy?.idleTimeoutSeconds ?? 86_400;
-    const absolute = deps.policy?.absoluteLifetimeSeconds ?? 604_800;
-    const grace = deps.policy?.refreshGraceSeconds ?? 10;
-    if (!Number.isInteger(grace) || grace < 0 || grace > 60) {
-      throw new TypeError(`refreshGraceSeconds must be an integer from 0 to 60, got ${grace}`);
+    const idle = deps.policy?.idleTimeoutSeconds ?? SETTINGS.sessionIdleTimeoutSeconds.default;
+    const absolute = deps.policy?.absoluteLifetimeSeconds ?? SETTINGS.sessionAbsoluteLifetimeSeconds.default;
+    const grace = deps.policy?.refreshGraceSeconds ?? SETTINGS.refreshGraceSeconds.default;
+    const { min, max } = SETTINGS.refreshGraceSeconds;
+    if (!Number.isInteger(grace) || grace < min || grace > max) {
+      throw new TypeError(`refreshGraceSeconds must be an integer from ${min} to ${max}, got ${grace}`);
     }
     if (!Number.isInteger(idle) || idle <= deps.profile.ttlSeconds) {
       throw new TypeError(`idleTimeoutSeconds must be an integer above the access token TTL, got ${idle}`);

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { Logger } from '../adapters/logger';
+import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import type { BearerAuthenticator } from '../core/bearer-authenticator';
 import type { ClientConfig, ClientRegistry, RefreshTokenDelivery } from '../core/clients';
 import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../core/errors';
@@ -101,7 +101,7 @@ export function createIssuerHandler(
       }
       result = errorResponse(mapped);
     }
-    deps.logger.info('issuer request', {
+    deps.logger.info(LOG_MESSAGES.issuerRequest, {
       route: key,
       status: result.statusCode,
       reason,

@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerRotationEvent } from 'aws-lambda';
 import type { Logger } from '../adapters/logger';
+import { METRIC_NAMES } from '../adapters/metrics';
 import { AccessTokenMinter, AccessTokenVerifier } from '../core/access-token';
 import type { Clock } from '../core/clock';
 import { importJwks } from '../core/jws';
@@ -155,7 +156,7 @@ export function createRotationHandler(deps: RotationDeps) {
         );
       }
       const finished = await readVersion(secretId, { stage: AWSCURRENT });
-      deps.metric('SigningKeyAgeSeconds', signingKeyAgeSeconds(finished, clock()));
+      deps.metric(METRIC_NAMES.signingKeyAge, signingKeyAgeSeconds(finished, clock()));
       deps.logger.info('rotation step', {
         step: 'finishSecret',
         outcome: currentVersion === token ? 'already current' : 'current moved',

@@ -5,6 +5,7 @@ import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
 import { emitMetric } from '../adapters/metrics';
 import { SIGNING_ALGS } from '../core/keys';
+import { SETTINGS } from '../settings';
 import { createRotationHandler } from './handler';
 
 // Configuration is read and validated once, at cold start.
@@ -16,10 +17,10 @@ export const handler = createRotationHandler({
   jwks: new DynamoDbJwksStore(new DynamoDBClient({}), env.string('TABLE_NAME')),
   policy: {
     alg: env.oneOf('SIGNING_ALG', SIGNING_ALGS, 'ES256'),
-    accessTokenTtlSeconds: env.int('ACCESS_TOKEN_TTL_SECONDS', 300, 1, 86_400),
-    clockSkewSeconds: env.int('CLOCK_SKEW_SECONDS', 30, 0, 300),
-    issuerKeyCacheSeconds: env.int('KEY_CACHE_TTL_SECONDS', 300, 1, 3600),
-    sessionLifetimeSeconds: env.int('SESSION_ABSOLUTE_LIFETIME_SECONDS', 604_800, 3600, 31_536_000),
+    accessTokenTtlSeconds: env.setting(SETTINGS.accessTokenTtlSeconds),
+    clockSkewSeconds: env.setting(SETTINGS.clockSkewSeconds),
+    issuerKeyCacheSeconds: env.setting(SETTINGS.issuerKeyCacheTtlSeconds),
+    sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   },
   logger: createLogger('rotation'),
   metric: (name, value) => emitMetric(name, value, 'Seconds'),

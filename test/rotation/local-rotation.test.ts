@@ -13,7 +13,7 @@ import { type PlatformProcess, startPlatformProcess } from '../support/platform-
 
 const ROOT = join(__dirname, '../..');
 const DEMO = { username: 'demo', password: 'demo-password' } as const;
-/** The platform re-reads keys.json and the JWKS every 2 s (KEY_CACHE_MS): a change shows within this. */
+/** The platform re-reads keys.json and the JWKS every 2 s (KEY_CACHE_SECONDS): a change shows within this. */
 const PICKUP_BUDGET_MS = 3_000;
 
 jest.setTimeout(40_000);

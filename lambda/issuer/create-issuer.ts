@@ -1,0 +1,131 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Env } from '../adapters/env';
+import { LOG_MESSAGES, type Logger } from '../adapters/logger';
+import { emitMetric, METRIC_NAMES } from '../adapters/metrics';
+import { AccessTokenVerifier } from '../core/access-token';
+import { BearerAuthenticator } from '../core/bearer-authenticator';
+import { type ClientConfig, ClientRegistry } from '../core/clients';
+import type { Clock } from '../core/clock';
+import { CredentialService, type UserStore } from '../core/credentials';
+import { JwksCache } from '../core/jwks-cache';
+import { signingKeyAgeSeconds } from '../core/key-rotation';
+import { cachedKeySource } from '../core/key-source';
+import type { KeySet } from '../core/keys';
+import type { SessionStore } from '../core/session';
+import { SessionCache } from '../core/session-cache';
+import { SessionService } from '../core/session-service';
+import { SETTINGS } from '../settings';
+import { createIssuerHandler } from './handler';
+
+/** What an issuer is configured with: the same values in Lambda (its environment) and on one machine. */
+export interface IssuerSettings {
+  /** The exact `iss` of every token. */
+  readonly issuer: string;
+  /** The exact `aud` of every token. */
+  readonly audience: string;
+  /** The registered clients (ids, refresh-token delivery, allowed origins). */
+  readonly clients: readonly ClientConfig[];
+  readonly accessTokenTtlSeconds: number;
+  readonly sessionIdleTimeoutSeconds: number;
+  readonly sessionAbsoluteLifetimeSeconds: number;
+  readonly refreshGraceSeconds: number;
+  readonly issuerKeyCacheTtlSeconds: number;
+  readonly jwksCacheTtlSeconds: number;
+}
+
+/** Where an issuer's state lives: DynamoDB and Secrets Manager in Lambda, DynamoDB Local and a file locally. */
+export interface IssuerAdapters {
+  readonly sessions: SessionStore;
+  readonly users: UserStore;
+  /** Reads the private key set (Secrets Manager AWSCURRENT, or the local key file); cached here. */
+  readonly loadKeySet: () => Promise<KeySet>;
+  /** Reads the published public JWKS (the table's `JWKS` item). */
+  readonly loadPublicJwks: () => Promise<unknown>;
+  readonly logger: Logger;
+  /** Where metric lines go. @default stdout, as Lambda's Embedded Metric Format expects */
+  readonly writeMetric?: (line: string) => void;
+  readonly clock?: Clock;
+}
+
+/** The issuer's settings from its environment (the variables `TokenIssuer` sets), validated: fails fast. */
+export function issuerSettingsFromEnv(env: Env): IssuerSettings {
+  return {
+    issuer: env.string('ISSUER'),
+    audience: env.string('AUDIENCE'),
+    clients: JSON.parse(env.string('CLIENTS')) as ClientConfig[],
+    accessTokenTtlSeconds: env.setting(SETTINGS.accessTokenTtlSeconds),
+    sessionIdleTimeoutSeconds: env.setting(SETTINGS.sessionIdleTimeoutSeconds),
+    sessionAbsoluteLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
+    refreshGraceSeconds: env.setting(SETTINGS.refreshGraceSeconds),
+    issuerKeyCacheTtlSeconds: env.setting(SETTINGS.issuerKeyCacheTtlSeconds),
+    jwksCacheTtlSeconds: env.setting(SETTINGS.jwksCacheTtlSeconds),
+  };
+}
+
+/**
+ * The one wiring of the token issuer: the Lambda entry point (`index.ts`) and the local platform both build
+ * it here, from settings and adapters, so what runs on one machine is what runs in Lambda.
+ */
+export function createIssuer(
+  settings: IssuerSettings,
+  adapters: IssuerAdapters,
+): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+  const { logger } = adapters;
+  const clock = adapters.clock ?? Date.now;
+  const metric = (name: string, value: number, unit: 'Seconds' | 'Count') =>
+    emitMetric(name, value, unit, {}, adapters.writeMetric);
+  const profile = {
+    issuer: settings.issuer,
+    audience: settings.audience,
+    ttlSeconds: settings.accessTokenTtlSeconds,
+  };
+  const keys = cachedKeySource({
+    load: adapters.loadKeySet,
+    ttlMs: settings.issuerKeyCacheTtlSeconds * 1000,
+    clock,
+    onLoad: (set) => metric(METRIC_NAMES.signingKeyAge, signingKeyAgeSeconds(set, clock()), 'Seconds'),
+  });
+  const jwks = new JwksCache({
+    load: adapters.loadPublicJwks,
+    ttlMs: settings.jwksCacheTtlSeconds * 1000,
+    clock,
+  });
+  const credentials = new CredentialService({ users: adapters.users, clock });
+  // The dummy hash that unknown usernames are checked against, computed now (at cold start) so that the
+  // first unknown-name login costs the same work as any other.
+  credentials
+    .prepare()
+    .catch((error: unknown) =>
+      logger.error('dummy hash failed', { error: (error as Error)?.name ?? 'unknown' }),
+    );
+  return createIssuerHandler({
+    sessions: new SessionService({
+      store: adapters.sessions,
+      keys,
+      profile,
+      policy: {
+        idleTimeoutSeconds: settings.sessionIdleTimeoutSeconds,
+        absoluteLifetimeSeconds: settings.sessionAbsoluteLifetimeSeconds,
+        refreshGraceSeconds: settings.refreshGraceSeconds,
+      },
+      clock,
+      onSecurityEvent: (event) => {
+        logger.warn(LOG_MESSAGES.securityEvent, { ...event });
+        metric(METRIC_NAMES.refreshTokenReuse, 1, 'Count');
+      },
+    }),
+    credentials,
+    authenticator: new BearerAuthenticator({
+      verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get, clock }),
+      jwks,
+      // The issuer's own bearer routes (logout everywhere, listing) always read the session fresh.
+      sessions: new SessionCache({ store: adapters.sessions, ttlMs: 0, clock }),
+      clock,
+    }),
+    publicJwks: adapters.loadPublicJwks,
+    clients: new ClientRegistry(settings.clients),
+    issuer: settings.issuer,
+    refreshCookieMaxAgeSeconds: settings.sessionAbsoluteLifetimeSeconds,
+    logger,
+  });
+}
