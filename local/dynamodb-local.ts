@@ -82,6 +82,7 @@ export async function startDynamoDbLocal(options: { readonly port?: number } = {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  killOnExit(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString('utf8');
@@ -118,11 +119,40 @@ export async function startDynamoDbLocal(options: { readonly port?: number } = {
     process: child,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        // SIGTERM runs the JVM's shutdown; a server that has not gone within STOP_GRACE_MS is killed.
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** How long {@link DynamoDbLocal.stop} waits after SIGTERM before it kills DynamoDB Local. */
+const STOP_GRACE_MS = 5_000;
+
+/** The DynamoDB Local servers this process started and that still run. */
+const running = new Set<ChildProcess>();
+
+/**
+ * DynamoDB Local never outlives the process that started it, however that process leaves (a failed start,
+ * `process.exit`, a signal turned into an exit): on exit, every server still running is killed (it runs in
+ * memory, so nothing is lost). A SIGKILL of this process is the one way out this cannot cover.
+ */
+function killOnExit(child: ChildProcess): void {
+  if (running.size === 0) process.on('exit', killRunning);
+  running.add(child);
+  child.once('exit', () => {
+    running.delete(child);
+    if (running.size === 0) process.removeListener('exit', killRunning);
+  });
+}
+
+function killRunning(): void {
+  for (const child of running) child.kill('SIGKILL');
 }
 
 /** A DynamoDB client for DynamoDB Local (fixed dummy credentials and region: nothing leaves the machine). */

@@ -1,4 +1,15 @@
-import { DEMO_USERS, startLocalPlatform } from './platform';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEMO_USERS, type LocalPlatform, PLATFORM_STATE_FILE, startLocalPlatform } from './platform';
+
+/**
+ * The signals that stop the platform: Ctrl-C (SIGINT, to the whole foreground process group), `kill` or a
+ * process manager (SIGTERM: npm forwards it to this script's tsx, which relays it here) and a closed
+ * terminal (SIGHUP). Each closes the HTTP server, stops DynamoDB Local and removes `platform.json`.
+ */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** How long a graceful stop may take before the process exits anyway (DynamoDB Local is killed on exit). */
+const STOP_BUDGET_MS = 10_000;
 
 /** Reads a positive integer from the environment, or exits with a message naming the variable. */
 function envInt(name: string, fallback: number, min = 0): number {
@@ -12,12 +23,44 @@ function envInt(name: string, fallback: number, min = 0): number {
   return value;
 }
 
+/** Removes `platform.json` if this process wrote it (a second `npm start` on the same directory did not). */
+function removeOwnStateFile(dataDir: string): void {
+  const path = join(dataDir, PLATFORM_STATE_FILE);
+  try {
+    const state = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown };
+    if (state.pid === process.pid) rmSync(path, { force: true });
+  } catch {
+    // no file, or not ours to remove
+  }
+}
+
 async function main(): Promise<void> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const platform = await startLocalPlatform({
+  const dataDir = process.env.LOCAL_DATA_DIR || '.local';
+  let platform: LocalPlatform | undefined;
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    // npm and tsx may each pass the same Ctrl-C on: one stop is enough.
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => {
+      process.stderr.write(`the platform did not stop within ${STOP_BUDGET_MS} ms of ${signal}; exiting\n`);
+      process.exit(1);
+    }, STOP_BUDGET_MS).unref();
+    // Still starting: exit now; the exit hooks stop DynamoDB Local and remove platform.json.
+    if (platform === undefined) process.exit(0);
+    platform.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  // Whatever the way out (a failed start included), no platform.json is left claiming this process runs.
+  process.on('exit', () => removeOwnStateFile(dataDir));
+
+  platform = await startLocalPlatform({
     host: process.env.HOST || '127.0.0.1',
     port: envInt('PORT', 3000),
-    dataDir: process.env.LOCAL_DATA_DIR || '.local',
+    dataDir,
     accessTokenTtlSeconds: envInt('ACCESS_TOKEN_TTL_SECONDS', 300, 1),
     refreshGraceSeconds: envInt('REFRESH_GRACE_SECONDS', 10),
     sessionCacheTtlSeconds: envInt('SESSION_CACHE_TTL_SECONDS', 1),
@@ -36,17 +79,6 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    platform.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
 import { createLogger } from '../lambda/adapters/logger';
@@ -34,7 +34,15 @@ export async function rotateLocalKeys(options: {
   readonly write?: (line: string) => void;
 }): Promise<LocalRotationResult> {
   const keysPath = join(options.dataDir, 'keys.json');
-  const before = await readKeySet(keysPath);
+  const before = await readKeySet(keysPath).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+    throw new Error(
+      `no keys file at ${resolve(keysPath)} (${dataDirSetting(options.dataDir)}). LOCAL_DATA_DIR must be the ` +
+        'one given to `npm start`: run `LOCAL_DATA_DIR=<that directory> npm run rotate-keys`, or run ' +
+        '`npm start` once to create the keys. PORT plays no part: the running platform is found through the ' +
+        'platform.json it writes in that directory.',
+    );
+  });
   const { publisher, published, close } = await jwksPublisher(options.dataDir);
   const standIn = new SecretsManagerStandIn();
   const secretId = standIn.createSecret('hybrid-auth/local/signing-keys', serializeKeySet(before), {
@@ -73,21 +81,48 @@ export async function rotateLocalKeys(options: {
   }
 }
 
+/** The data directory as the setting that chose it, for messages: `LOCAL_DATA_DIR=.local, the default`. */
+export function dataDirSetting(dataDir: string): string {
+  return `LOCAL_DATA_DIR=${dataDir}${dataDir === '.local' ? ', the default' : ''}`;
+}
+
+/** What a running `npm start` writes to `$LOCAL_DATA_DIR/platform.json` (local/platform.ts). */
+export interface RunningPlatform {
+  readonly url: string;
+  readonly dynamoDbEndpoint: string;
+  readonly tableName: string;
+  readonly pid: number;
+}
+
+/**
+ * The platform that `npm start` runs with this data directory, or undefined when none does: no
+ * `platform.json`, or one left behind by a process that is gone.
+ */
+export async function findRunningPlatform(dataDir: string): Promise<RunningPlatform | undefined> {
+  let state: Partial<Record<keyof RunningPlatform, unknown>>;
+  try {
+    state = JSON.parse(await readFile(join(dataDir, PLATFORM_STATE_FILE), 'utf8')) as typeof state;
+  } catch {
+    return undefined;
+  }
+  if (typeof state !== 'object' || state === null) return undefined;
+  const { url, dynamoDbEndpoint, tableName, pid } = state;
+  if (typeof pid !== 'number' || !isAlive(pid)) return undefined;
+  if (typeof url !== 'string' || typeof dynamoDbEndpoint !== 'string' || typeof tableName !== 'string') {
+    return undefined;
+  }
+  return { url, dynamoDbEndpoint, tableName, pid };
+}
+
 /** The running platform's JWKS item, or an in-memory one when no platform runs (`npm start` publishes). */
 async function jwksPublisher(
   dataDir: string,
 ): Promise<{ publisher: JwksPublisher; published: boolean; close: () => void }> {
-  let state: { dynamoDbEndpoint?: unknown; tableName?: unknown; pid?: unknown } | undefined;
-  try {
-    state = JSON.parse(await readFile(join(dataDir, PLATFORM_STATE_FILE), 'utf8')) as typeof state;
-  } catch {
-    state = undefined;
-  }
-  const running = typeof state?.pid === 'number' && isAlive(state.pid);
-  if (running && typeof state?.dynamoDbEndpoint === 'string' && typeof state.tableName === 'string') {
-    const client = localClient(state.dynamoDbEndpoint);
+  const running = await findRunningPlatform(dataDir);
+  if (running !== undefined) {
+    const client = localClient(running.dynamoDbEndpoint);
     return {
-      publisher: new DynamoDbJwksStore(client, state.tableName),
+      publisher: new DynamoDbJwksStore(client, running.tableName),
       published: true,
       close: () => client.destroy(),
     };
@@ -109,13 +144,13 @@ function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
 async function main(): Promise<void> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const args = process.argv.slice(2);
   const revokeAt = args.indexOf('--revoke');
   const revokeKid = revokeAt === -1 ? undefined : args[revokeAt + 1];
@@ -123,8 +158,9 @@ async function main(): Promise<void> {
     throw new Error('usage: npm run rotate-keys [-- --revoke <kid>]');
   }
   const ttl = Number(process.env.ACCESS_TOKEN_TTL_SECONDS || 300);
+  const dataDir = process.env.LOCAL_DATA_DIR || '.local';
   const result = await rotateLocalKeys({
-    dataDir: process.env.LOCAL_DATA_DIR || '.local',
+    dataDir,
     policy: {
       accessTokenTtlSeconds: ttl,
       clockSkewSeconds: 30,
@@ -145,7 +181,7 @@ async function main(): Promise<void> {
       describe(result.after),
       result.published
         ? '  the JWKS is published to the running platform, which signs with the new key within 2 s'
-        : '  no platform is running: the next `npm start` publishes the JWKS',
+        : `  no platform is running with ${dataDirSetting(dataDir)}: the next \`npm start\` with it publishes the JWKS`,
       '',
     ].join('\n'),
   );

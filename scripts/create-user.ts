@@ -1,6 +1,10 @@
+import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../lambda/core/credentials';
+import { localClient } from '../local/dynamodb-local';
+import { PLATFORM_STATE_FILE } from '../local/platform';
+import { dataDirSetting, findRunningPlatform } from '../local/rotate-keys';
 
 /**
  * Creates (or with --overwrite replaces) a user in a deployed table: the issuer never creates users.
@@ -11,6 +15,13 @@ import { CredentialService } from '../lambda/core/credentials';
  * The password comes from the HYBRID_AUTH_PASSWORD environment variable (never an argument: arguments show
  * in process lists and shell history). It is hashed here with the platform's scrypt parameters; only the
  * hash is written. The global table replicates the user to every region.
+ *
+ *     HYBRID_AUTH_PASSWORD=... npm run create-user -- --local --username alice --scope "profile"
+ *
+ * `--local` writes to the platform `npm start` runs with the same LOCAL_DATA_DIR (`.local` when unset),
+ * found through its `platform.json`: its DynamoDB Local and table, with the platform's built-in dummy
+ * credentials, so no AWS account or credentials are needed. DynamoDB Local runs in memory: the user lasts
+ * until that platform stops.
  */
 export async function createUser(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   const args = new Map<string, string | true>();
@@ -32,14 +43,11 @@ export async function createUser(argv: readonly string[], env: NodeJS.ProcessEnv
   };
   const password = env.HYBRID_AUTH_PASSWORD;
   if (password === undefined || password === '') throw new Error('set the password in HYBRID_AUTH_PASSWORD');
-  const endpoint = text('endpoint', false);
-  const client = new DynamoDBClient({
-    region: text('region') as string,
-    ...(endpoint === undefined ? {} : { endpoint }),
-  });
+  const target = await resolveTarget(args, text, env);
+  const { client } = target;
   try {
     const credentials = new CredentialService({
-      users: new DynamoDbUserStore({ client, tableName: text('table') as string }),
+      users: new DynamoDbUserStore({ client, tableName: target.tableName }),
     });
     const userId = text('user-id', false);
     const created = await credentials.createUser(
@@ -52,10 +60,47 @@ export async function createUser(argv: readonly string[], env: NodeJS.ProcessEnv
       { overwrite: args.get('overwrite') === true },
     );
     if (created === undefined) throw new Error('that username exists; pass --overwrite to replace it');
-    return `created user ${created.username} (subject ${created.userId}, scope "${created.scope}")`;
+    return `created user ${created.username} (subject ${created.userId}, scope "${created.scope}")${target.where}`;
   } finally {
     client.destroy();
   }
+}
+
+/** The table to write to: a deployed one (--table, --region, AWS credentials), or the local platform's. */
+async function resolveTarget(
+  args: ReadonlyMap<string, string | true>,
+  text: (name: string, required?: boolean) => string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<{ client: DynamoDBClient; tableName: string; where: string }> {
+  const local = args.get('local');
+  if (local === undefined) {
+    const endpoint = text('endpoint', false);
+    const client = new DynamoDBClient({
+      region: text('region') as string,
+      ...(endpoint === undefined ? {} : { endpoint }),
+    });
+    return { client, tableName: text('table') as string, where: '' };
+  }
+  if (local !== true) throw new Error(`--local takes no value (got ${JSON.stringify(local)})`);
+  for (const name of ['table', 'region', 'endpoint']) {
+    if (args.has(name)) {
+      throw new Error(`--local takes the table and endpoint from the running local platform: drop --${name}`);
+    }
+  }
+  const dataDir = env.LOCAL_DATA_DIR || '.local';
+  const platform = await findRunningPlatform(dataDir);
+  if (platform === undefined) {
+    throw new Error(
+      `no local platform is running for ${dataDirSetting(dataDir)}: no live ` +
+        `${resolve(join(dataDir, PLATFORM_STATE_FILE))}. Start one with \`npm start\`, and give create-user ` +
+        'the LOCAL_DATA_DIR given to npm start.',
+    );
+  }
+  return {
+    client: localClient(platform.dynamoDbEndpoint),
+    tableName: platform.tableName,
+    where: ` in the local platform at ${platform.url} (until it stops: DynamoDB Local runs in memory)`,
+  };
 }
 
 if (require.main === module) {

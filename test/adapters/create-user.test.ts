@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
@@ -57,5 +61,82 @@ describe('npm run create-user', () => {
     await expect(createUser(['--username', 'carol'], { HYBRID_AUTH_PASSWORD: 'x' })).rejects.toThrow(
       /--region/,
     );
+  });
+});
+
+describe('npm run create-user -- --local', () => {
+  let dataDir: string;
+  const aws: Record<string, string | undefined> = {};
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-create-user-'));
+    // No AWS credentials, profile or region anywhere: local mode must not need any.
+    for (const name of Object.keys(process.env)) {
+      if (name.startsWith('AWS_') && !name.startsWith('AWS_SDK_JS')) {
+        aws[name] = process.env[name];
+        delete process.env[name];
+      }
+    }
+    process.env.AWS_CONFIG_FILE = join(dataDir, 'no-aws-config');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dataDir, 'no-aws-credentials');
+  });
+
+  afterEach(async () => {
+    delete process.env.AWS_CONFIG_FILE;
+    delete process.env.AWS_SHARED_CREDENTIALS_FILE;
+    for (const [name, value] of Object.entries(aws)) if (value !== undefined) process.env[name] = value;
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** What `npm start` writes to `$LOCAL_DATA_DIR/platform.json` while it runs. */
+  const platformFile = (pid: number) =>
+    writeFile(
+      join(dataDir, 'platform.json'),
+      `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid })}\n`,
+    );
+
+  test("writes to the running platform's table with built-in dummy credentials", async () => {
+    await platformFile(process.pid);
+    const message = await createUser(['--local', '--username', 'dave', '--scope', 'profile'], {
+      HYBRID_AUTH_PASSWORD: 'local secret',
+      LOCAL_DATA_DIR: dataDir,
+    });
+    expect(message).toMatch(/created user dave .* in the local platform at http:\/\/127\.0\.0\.1:3999/);
+    const users = new DynamoDbUserStore({ client, tableName });
+    await expect(
+      new CredentialService({ users }).authenticate('dave', 'local secret'),
+    ).resolves.toMatchObject({ scope: 'profile' });
+  });
+
+  test('says so when no local platform runs for that LOCAL_DATA_DIR', async () => {
+    const failure = () =>
+      createUser(['--local', '--username', 'erin'], {
+        HYBRID_AUTH_PASSWORD: 'x',
+        LOCAL_DATA_DIR: dataDir,
+      }).then(
+        () => '',
+        (error: Error) => error.message,
+      );
+    const expectNoPlatform = (message: string) => {
+      expect(message).toContain('no local platform is running');
+      expect(message).toContain(join(dataDir, 'platform.json'));
+      expect(message).toContain('npm start');
+      expect(message).toContain('LOCAL_DATA_DIR');
+    };
+    expectNoPlatform(await failure());
+    // A platform.json left behind by a platform that is gone (its pid no longer runs).
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    await platformFile(gone);
+    expectNoPlatform(await failure());
+  });
+
+  test('takes the table and endpoint only from the running platform', async () => {
+    await platformFile(process.pid);
+    await expect(
+      createUser(['--local', '--table', 'other', '--username', 'frank'], {
+        HYBRID_AUTH_PASSWORD: 'x',
+        LOCAL_DATA_DIR: dataDir,
+      }),
+    ).rejects.toThrow(/--local .* drop --table/);
   });
 });

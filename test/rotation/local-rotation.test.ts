@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -164,4 +164,34 @@ test('npm run rotate-keys: old tokens keep working, new logins sign with the old
     `\nlocal rotation: new kid on logins after ${pickupMs} ms; after --revoke, refusal after ${refusedMs} ms, ` +
       `new kid on logins after ${refusedMs + newKidMs} ms (budget ${PICKUP_BUDGET_MS} ms)\n`,
   );
+});
+
+test('npm run rotate-keys without the LOCAL_DATA_DIR given to npm start names the keys file and the setting', async () => {
+  // The platform runs with LOCAL_DATA_DIR=<dataDir>; rotate-keys runs without it, from a directory with no
+  // `.local/`, so it looks for the default `.local/keys.json` there.
+  const elsewhere = await mkdtemp(join(tmpdir(), 'hybrid-auth-rotation-cwd-'));
+  const keysBefore = await readFile(platform.keysPath, 'utf8');
+  const env = { ...process.env };
+  delete env.LOCAL_DATA_DIR;
+  try {
+    const failure = await promisify(execFile)(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [join(ROOT, 'local/rotate-keys.ts')],
+      { cwd: elsewhere, env, timeout: 20_000 },
+    ).then(
+      () => undefined,
+      (error: { code?: unknown; stderr?: unknown }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    const stderr = String(failure?.stderr);
+    expect(stderr).toContain(join(elsewhere, '.local', 'keys.json'));
+    expect(stderr).toContain('LOCAL_DATA_DIR');
+    expect(stderr).toContain('npm start');
+    expect(stderr).not.toContain('ENOENT');
+    // Nothing was created where it looked, and the running platform's keys are untouched.
+    expect(await readdir(elsewhere)).toEqual([]);
+    expect(await readFile(platform.keysPath, 'utf8')).toBe(keysBefore);
+  } finally {
+    await rm(elsewhere, { recursive: true, force: true });
+  }
 });
