@@ -1,5 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { Env } from '../lambda/adapters/env';
+import { SETTINGS } from '../lambda/settings';
 import { DEMO_USERS, type LocalPlatform, PLATFORM_STATE_FILE, startLocalPlatform } from './platform';
 
 /**
@@ -11,16 +13,20 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** How long a graceful stop may take before the process exits anyway (DynamoDB Local is killed on exit). */
 const STOP_BUDGET_MS = 10_000;
 
-/** Reads a positive integer from the environment, or exits with a message naming the variable. */
-function envInt(name: string, fallback: number, min = 0): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    process.stderr.write(`${name} must be an integer of at least ${min}, got ${JSON.stringify(raw)}\n`);
+/** Reads the environment once; a bad value exits with a message naming the variable and its range. */
+function readEnvironment() {
+  const env = new Env();
+  try {
+    return {
+      port: env.int('PORT', 3000, 0, 65_535),
+      accessTokenTtlSeconds: env.setting(SETTINGS.accessTokenTtlSeconds),
+      refreshGraceSeconds: env.setting(SETTINGS.refreshGraceSeconds),
+      sessionCacheTtlSeconds: env.setting(SETTINGS.sessionCacheTtlSeconds),
+    };
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);
   }
-  return value;
 }
 
 /** Removes `platform.json` if this process wrote it (a second `npm start` on the same directory did not). */
@@ -35,6 +41,7 @@ function removeOwnStateFile(dataDir: string): void {
 }
 
 async function main(): Promise<void> {
+  const settings = readEnvironment();
   const dataDir = process.env.LOCAL_DATA_DIR || '.local';
   let platform: LocalPlatform | undefined;
   let stopping = false;
@@ -59,11 +66,8 @@ async function main(): Promise<void> {
 
   platform = await startLocalPlatform({
     host: process.env.HOST || '127.0.0.1',
-    port: envInt('PORT', 3000),
     dataDir,
-    accessTokenTtlSeconds: envInt('ACCESS_TOKEN_TTL_SECONDS', 300, 1),
-    refreshGraceSeconds: envInt('REFRESH_GRACE_SECONDS', 10),
-    sessionCacheTtlSeconds: envInt('SESSION_CACHE_TTL_SECONDS', 1),
+    ...settings,
   });
   process.stdout.write(
     [

@@ -3,11 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
+import { Env } from '../lambda/adapters/env';
 import { createLogger } from '../lambda/adapters/logger';
 import type { RotationPolicy } from '../lambda/core/key-rotation';
 import { parseKeySet, serializeKeySet } from '../lambda/core/key-set-format';
 import type { KeySet, PublicJwks } from '../lambda/core/keys';
 import { createRotationHandler, type JwksPublisher } from '../lambda/rotation/handler';
+import { SETTINGS } from '../lambda/settings';
 import { localClient } from './dynamodb-local';
 import { readKeySet, writeKeySet } from './keys-file';
 import { KEY_CACHE_SECONDS, PLATFORM_STATE_FILE } from './platform';
@@ -157,15 +159,16 @@ async function main(): Promise<void> {
   if (revokeAt !== -1 && (revokeKid === undefined || revokeKid.startsWith('--'))) {
     throw new Error('usage: npm run rotate-keys [-- --revoke <kid>]');
   }
-  const ttl = Number(process.env.ACCESS_TOKEN_TTL_SECONDS || 300);
+  const env = new Env();
   const dataDir = process.env.LOCAL_DATA_DIR || '.local';
   const result = await rotateLocalKeys({
     dataDir,
     policy: {
-      accessTokenTtlSeconds: ttl,
-      clockSkewSeconds: 30,
+      // The platform's own settings: the same environment as `npm start`, the same defaults as Lambda.
+      accessTokenTtlSeconds: env.setting(SETTINGS.accessTokenTtlSeconds),
+      clockSkewSeconds: SETTINGS.clockSkewSeconds.default,
       issuerKeyCacheSeconds: KEY_CACHE_SECONDS,
-      sessionLifetimeSeconds: 604_800,
+      sessionLifetimeSeconds: SETTINGS.sessionAbsoluteLifetimeSeconds.default,
     },
     ...(revokeKid === undefined ? {} : { revokeKid }),
     write: () => {},
