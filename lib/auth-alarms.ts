@@ -2,15 +2,9 @@ import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
 import {
   Alarm,
-  AlarmStatusWidget,
   ComparisonOperator,
-  Dashboard,
-  GraphWidget,
   type IMetric,
-  type IWidget,
   MathExpression,
-  Metric,
-  Stats,
   TreatMissingData,
   Unit,
 } from 'aws-cdk-lib/aws-cloudwatch';
@@ -30,10 +24,20 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../lambda/adapters/metrics';
+import { AuthDashboard } from './auth-dashboard';
+import { AUTH_METRIC_NAMES, AuthMetrics, METRIC_PERIOD } from './auth-metrics';
+import {
+  DescribedValue,
+  InvalidValueError,
+  requireMatch,
+  requirePositiveDuration,
+  requirePositiveNumber,
+} from './validation';
 
 /**
- * Alarm thresholds. Every count is "per 5-minute period" unless its name says otherwise; every field is
- * optional and falls back to {@link AUTH_ALARM_DEFAULTS}.
+ * Alarm thresholds, props of {@link AuthAlarms} (flat: `new AuthAlarms(this, 'Alarms', { ..., loginFailuresPer5Min:
+ * 500 })`). Every count is "per 5-minute period" unless its name says otherwise; every field is optional and
+ * falls back to {@link AUTH_ALARM_DEFAULTS}.
  */
 export interface AuthAlarmThresholds {
   /**
@@ -105,20 +109,6 @@ export const SESSION_TABLE_OPERATIONS: readonly Operation[] = [
 /** A metric math alarm may reference at most 10 metrics (a hard CloudWatch limit). */
 const MAX_ALARM_METRICS = 10;
 
-/** Names of the custom metrics the platform publishes or derives from its logs (namespace `HybridAuth`). */
-export const AUTH_METRIC_NAMES = {
-  /** EMF, issuer (on each key-set load) and rotation function (after each rotation); Seconds, no dimensions. */
-  signingKeyAge: 'SigningKeyAgeSeconds',
-  /** EMF, issuer, one per detected reuse; Count, no dimensions. */
-  refreshTokenReuse: 'RefreshTokenReuse',
-  /** Metric filter on the issuer log: `POST /auth/login` answered 401. */
-  loginFailures: 'LoginFailures',
-  /** Metric filter on the issuer log: any response with status >= 500. */
-  issuerServerErrors: 'IssuerServerErrors',
-  /** Metric filter on the authorizer log: one per decision line, dimension `Decision` (allow/deny/unauthorized/error). */
-  authorizerDecisions: 'AuthorizerDecisions',
-} as const;
-
 /** The name (and construct ID) of each alarm; one `ReplicationLatency-<region>` per replica region. */
 export type AuthAlarmName =
   | 'AuthorizerErrors'
@@ -137,7 +127,7 @@ export type AuthAlarmName =
   | `ReplicationLatency-${string}`;
 
 /** Properties of {@link AuthAlarms}. */
-export interface AuthAlarmsProps {
+export interface AuthAlarmsProps extends AuthAlarmThresholds {
   /** The token issuer function. */
   readonly issuerFunction: IFunction;
   /** The REQUEST authorizer function. */
@@ -188,19 +178,29 @@ export interface AuthAlarmsProps {
    * @default a new customer managed key with rotation on, whose key policy allows CloudWatch
    */
   readonly topicEncryptionKey?: IKey;
-  /** Alarm thresholds. @default AUTH_ALARM_DEFAULTS, field by field */
-  readonly thresholds?: AuthAlarmThresholds;
+  /**
+   * Where alarm descriptions link to: the address of docs/operations.md. Each description is one sentence
+   * and then `See <operationsGuideUrl>#<section>`, the section of that alarm (its name in lower case, the
+   * anchor GitHub gives the heading). Set the address of your repository's copy (for example
+   * `https://github.com/<owner>/<repo>/blob/main/docs/operations.md`) to make the link open from a
+   * notification.
+   * @default 'docs/operations.md' (the path in the repository)
+   */
+  readonly operationsGuideUrl?: string;
 }
 
-const FIVE_MINUTES = Duration.minutes(5);
-const RUNBOOK = 'Runbook: docs/operations.md';
+/** Whose props the validation errors name. */
+const OWNER = 'AuthAlarms';
+
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /**
  * The platform's alarms and dashboard for one region: every quiet failure of the token system (a signing key
  * that stops rotating, a stolen refresh token being replayed, an authorizer that fails closed with 503s,
  * replication that lags behind the revocation budget) becomes an alarm on one SNS topic, with a notification
- * on ALARM and on OK. Each alarm says what it means and where to look; thresholds are props with defaults.
+ * on ALARM and on OK. Each alarm's description says in one sentence what it means and links to its section of
+ * docs/operations.md (what to check, what to do); thresholds are props with defaults. The dashboard is an
+ * {@link AuthDashboard} over the same metrics ({@link AuthMetrics}).
  *
  * @example
  * const alarms = new AuthAlarms(this, 'Alarms', {
@@ -212,10 +212,10 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
  *   table: sessions.table,
  *   replicaRegions: ['us-east-2', 'us-west-2'],
  *   api: api.restApi,
- *   webAclName: api.webAclName,
+ *   webAclName: api.webAclMetricName,
  *   keyRotationInterval: Duration.days(30),
  *   alarmEmail: 'oncall@example.com',
- *   thresholds: { loginFailuresPer5Min: 500 },
+ *   loginFailuresPer5Min: 500,
  * });
  * alarms.alarms.RefreshTokenReuse?.addAlarmAction(new SnsAction(securityTopic));
  */
@@ -223,23 +223,22 @@ export class AuthAlarms extends Construct {
   /** The topic every alarm notifies, on ALARM and on OK (encrypted, TLS-only). */
   public readonly topic: Topic;
   /** One dashboard with a widget per concern and the state of every alarm. */
-  public readonly dashboard: Dashboard;
+  public readonly dashboard: AuthDashboard;
   /** Every alarm by name, for tests and for forks that add actions. */
   public readonly alarms: Readonly<Partial<Record<AuthAlarmName, Alarm>>>;
+  /** Every metric the alarms and the dashboard read. */
+  public readonly metrics: AuthMetrics;
 
   public constructor(scope: Construct, id: string, props: AuthAlarmsProps) {
     super(scope, id);
-    const thresholds = resolveThresholds(props.thresholds ?? {});
+    const thresholds = resolveThresholds(props);
     const replicaRegions = validateReplicaRegions(props.replicaRegions ?? [], Stack.of(this).region);
     const operations = validateOperations(props.tableOperations ?? SESSION_TABLE_OPERATIONS);
-    assertPositiveDuration('keyRotationInterval', props.keyRotationInterval);
-    if (
-      props.alarmEmail !== undefined &&
-      !Token.isUnresolved(props.alarmEmail) &&
-      !EMAIL.test(props.alarmEmail)
-    ) {
-      throw new Error(`AuthAlarms: alarmEmail must be an e-mail address (given: "${props.alarmEmail}")`);
+    requirePositiveDuration(OWNER, 'keyRotationInterval', props.keyRotationInterval);
+    if (props.alarmEmail !== undefined) {
+      requireMatch(OWNER, 'alarmEmail', props.alarmEmail, EMAIL, 'an e-mail address');
     }
+    const guide = props.operationsGuideUrl ?? 'docs/operations.md';
 
     this.topic = this.createTopic(props.topicEncryptionKey);
     if (props.alarmEmail !== undefined) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
@@ -253,7 +252,7 @@ export class AuthAlarms extends Construct {
         evaluationPeriods: options.evaluationPeriods ?? 1,
         datapointsToAlarm: options.datapointsToAlarm ?? options.evaluationPeriods ?? 1,
         treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
-        alarmDescription: `${options.description} ${RUNBOOK}, "${name.replace(/-.*$/, '')}".`,
+        alarmDescription: `${options.description} See ${guide}#${operationsSection(name)}`,
       });
       created.addAlarmAction(action);
       created.addOkAction(action);
@@ -262,21 +261,6 @@ export class AuthAlarms extends Construct {
     };
 
     // --- Metrics -------------------------------------------------------------------------------------------
-    const sum = { statistic: Stats.SUM, period: FIVE_MINUTES };
-    const custom = (
-      metricName: string,
-      statistic: string,
-      period: Duration,
-      dimensionsMap?: Record<string, string>,
-    ) =>
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        statistic,
-        period,
-        ...(dimensionsMap ? { dimensionsMap } : {}),
-      });
-
     new MetricFilter(this, 'LoginFailuresFilter', {
       logGroup: props.issuerLogGroup,
       filterPattern: issuerRequestPattern(
@@ -305,30 +289,17 @@ export class AuthAlarms extends Construct {
       dimensions: { Decision: '$.decision' },
       unit: Unit.COUNT,
     });
-    const decisions = (decision: 'allow' | 'deny' | 'unauthorized' | 'error') =>
-      custom(AUTH_METRIC_NAMES.authorizerDecisions, Stats.SUM, FIVE_MINUTES, { Decision: decision });
-
-    const authorizerErrors = props.authorizerFunction.metricErrors(sum);
-    const authorizerThrottles = props.authorizerFunction.metricThrottles(sum);
-    const authorizerP99 = props.authorizerFunction.metricDuration({
-      statistic: Stats.p(99),
-      period: FIVE_MINUTES,
+    const metrics = new AuthMetrics({
+      issuerFunction: props.issuerFunction,
+      authorizerFunction: props.authorizerFunction,
+      ...(props.rotationFunction === undefined ? {} : { rotationFunction: props.rotationFunction }),
+      table: props.table,
+      tableOperations: operations,
+      api: props.api,
+      webAclName: props.webAclName,
+      region: Stack.of(this).region,
     });
-    const issuerErrors = props.issuerFunction.metricErrors(sum);
-    const issuerServerErrors = custom(AUTH_METRIC_NAMES.issuerServerErrors, Stats.SUM, FIVE_MINUTES);
-    const loginFailures = custom(AUTH_METRIC_NAMES.loginFailures, Stats.SUM, FIVE_MINUTES);
-    const reuse = custom(AUTH_METRIC_NAMES.refreshTokenReuse, Stats.SUM, FIVE_MINUTES);
-    const keyAge = custom(AUTH_METRIC_NAMES.signingKeyAge, Stats.MAXIMUM, Duration.hours(1));
-    const tableThrottles = props.table.metricThrottledRequestsForOperations({
-      ...sum,
-      operations: [...operations],
-    });
-    const tableSystemErrors = props.table.metricSystemErrorsForOperations({
-      ...sum,
-      operations: [...operations],
-    });
-    const api5xx = props.api.metricServerError(sum);
-    const wafBlocked = wafMetric(props.webAclName, 'BlockedRequests', Stack.of(this).region);
+    this.metrics = metrics;
 
     // --- Authorizer ----------------------------------------------------------------------------------------
     // Lambda Errors also counts every deliberate throw: API Gateway's 'Unauthorized' (401) and the dependency
@@ -338,246 +309,131 @@ export class AuthAlarms extends Construct {
       metric: new MathExpression({
         expression: 'errors - FILL(unauthorized, 0) - FILL(failures, 0)',
         usingMetrics: {
-          errors: authorizerErrors,
-          unauthorized: decisions('unauthorized'),
-          failures: decisions('error'),
+          errors: metrics.authorizerErrors,
+          unauthorized: metrics.authorizerDecisions('unauthorized'),
+          failures: metrics.authorizerDecisions('error'),
         },
         label: 'Authorizer errors without a decision line',
-        period: FIVE_MINUTES,
+        period: METRIC_PERIOD,
       }),
       threshold: thresholds.authorizerErrors,
       evaluationPeriods: 3,
       datapointsToAlarm: 2,
       description:
-        'The authorizer is failing without deciding: invocations that ended in an error but logged no ' +
-        '"authorizer decision" line (crash, time-out, out of memory, init failure). Lambda Errors minus the ' +
-        'logged unauthorized/error decisions, which are thrown on purpose. Clients get 5xx on every protected ' +
-        'route. Look at the authorizer log group for "Task timed out" and runtime errors, and at recent deploys.',
+        'The authorizer is failing without logging a decision (a crash, a time-out or an init failure), so ' +
+        'protected routes answer 5xx.',
     });
     alarm('AuthorizerThrottles', {
-      metric: authorizerThrottles,
+      metric: metrics.authorizerThrottles,
       threshold: thresholds.authorizerThrottles,
       description:
-        'Authorizer invocations are being throttled: each one is a failed request on a protected route. ' +
-        'Check the account concurrency limit and any reserved concurrency on the authorizer function.',
+        'Lambda is throttling the authorizer, and each throttled invocation fails a protected request.',
     });
     alarm('AuthorizerLatency', {
-      metric: authorizerP99,
+      metric: metrics.authorizerP99Duration,
       threshold: thresholds.authorizerP99LatencyMs,
       comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       description:
-        'Authorizer p99 duration stayed above the threshold (ms) for 15 minutes; it adds to every API request. ' +
-        'Check DynamoDB SuccessfulRequestLatency, the session cache hit rate in the decision log, cold starts.',
+        "The authorizer's p99 duration stayed above the threshold (ms) for 15 minutes, slowing every " +
+        'protected request.',
     });
     alarm('AuthorizerFailures', {
-      metric: decisions('error'),
+      metric: metrics.authorizerDecisions('error'),
       threshold: thresholds.authorizerFailures,
-      description:
-        'The authorizer could not read sessions (decision "error": a DynamoDB failure) and failed closed: ' +
-        'clients got 503. Look at the TableThrottles and TableSystemErrors alarms and the authorizer log ' +
-        '(filter decision = "error", field "error").',
+      description: 'The authorizer could not read sessions from DynamoDB and failed closed, answering 503.',
     });
 
     // --- Issuer and API ------------------------------------------------------------------------------------
     alarm('IssuerServerErrors', {
       metric: new MathExpression({
         expression: 'FILL(responses, 0) + FILL(crashes, 0)',
-        usingMetrics: { responses: issuerServerErrors, crashes: issuerErrors },
+        usingMetrics: { responses: metrics.issuerServerErrors, crashes: metrics.issuerErrors },
         label: 'Issuer 5xx responses and invocation errors',
-        period: FIVE_MINUTES,
+        period: METRIC_PERIOD,
       }),
       threshold: thresholds.issuer5xx,
       description:
-        'The issuer answered 5xx (a dependency failed: DynamoDB or Secrets Manager) or crashed or timed out. ' +
-        'Logins and refreshes are failing. Look at the issuer log for "issuer dependency failed" lines and ' +
-        'for runtime errors, and at the TableSystemErrors and TableThrottles alarms.',
+        'The issuer answered 5xx (DynamoDB or Secrets Manager failed) or crashed, so logins and refreshes fail.',
     });
     alarm('ApiServerErrors', {
-      metric: api5xx,
+      metric: metrics.apiServerErrors,
       threshold: thresholds.api5xx,
       description:
-        'The REST API returned 5xx, from any source: authorizer 503s (see AuthorizerFailures), issuer or ' +
-        'backend errors, integration time-outs, or misconfigured Lambda permissions (500 with no invocation). ' +
-        'Check the API execution and access logs for the failing resource.',
+        'The REST API answered 5xx, from the authorizer, the issuer, a backend or API Gateway itself.',
     });
     alarm('LoginFailures', {
-      metric: loginFailures,
+      metric: metrics.loginFailures,
       threshold: thresholds.loginFailuresPer5Min,
       description:
-        'Many failed password logins (POST /auth/login answered 401): credential stuffing, a password ' +
-        'spraying run, or a broken client. Look at WAF sampled requests and the issuer log (route ' +
-        '"POST /auth/login", status 401) for source patterns; consider lowering the WAF login rate limit.',
+        'Many password logins failed (POST /auth/login answered 401): credential stuffing, password spraying ' +
+        'or a broken client.',
     });
     alarm('RefreshTokenReuse', {
-      metric: reuse,
+      metric: metrics.refreshTokenReuse,
       threshold: thresholds.refreshTokenReuse,
       description:
-        'A refresh token was replayed after rotation (reuse detection): a likely stolen token. The session ' +
-        'family has been revoked already. Find the "security event" line in the issuer log (sub, sid) and ' +
-        'investigate the account; consider "log out everywhere" and a password reset.',
+        'A refresh token was presented again after its rotation, a likely theft, and its session is revoked.',
     });
 
     // --- Session table -------------------------------------------------------------------------------------
     alarm('TableThrottles', {
-      metric: tableThrottles,
+      metric: metrics.tableThrottles,
       threshold: thresholds.dynamoThrottles,
       description:
-        'Requests to the session table were throttled: session reads in the authorizer fail closed (503) and ' +
-        'logins and refreshes fail. Check the table and GSI throttle metrics, hot keys and account limits.',
+        'DynamoDB throttled requests to the session table, so the authorizer fails closed and logins and ' +
+        'refreshes fail.',
     });
     alarm('TableSystemErrors', {
-      metric: tableSystemErrors,
+      metric: metrics.tableSystemErrors,
       threshold: thresholds.dynamoSystemErrors,
-      description:
-        'DynamoDB returned system errors (HTTP 500) for the session table: a service-side problem in this ' +
-        'region. Check the AWS Health Dashboard; consider shifting traffic to another region.',
+      description: 'DynamoDB answered the session table with system errors (HTTP 500) in this region.',
     });
     for (const receivingRegion of replicaRegions) {
       alarm(`ReplicationLatency-${receivingRegion}`, {
-        metric: props.table.metric('ReplicationLatency', {
-          dimensionsMap: { TableName: props.table.tableName, ReceivingRegion: receivingRegion },
-          statistic: Stats.AVERAGE,
-          period: FIVE_MINUTES,
-        }),
+        metric: metrics.replicationLatency(receivingRegion),
         threshold: thresholds.replicationLatencyMs,
         comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
         description:
           `Replication of the session table from this region to ${receivingRegion} stayed slower than the ` +
-          'threshold (ms) for 15 minutes: revocations made here reach that region late, beyond the ' +
-          'revocation budget. Check the AWS Health Dashboard for both regions and the table throttles.',
+          'threshold (ms) for 15 minutes, so revocations reach that region beyond the revocation budget.',
       });
     }
 
     // --- Keys ----------------------------------------------------------------------------------------------
-    if (props.rotationFunction !== undefined) {
+    if (metrics.rotationErrors !== undefined) {
       alarm('RotationErrors', {
-        metric: props.rotationFunction.metricErrors(sum),
+        metric: metrics.rotationErrors,
         threshold: thresholds.rotationErrors,
         description:
-          'A signing-key rotation step failed. Secrets Manager retries, but a rotation that keeps failing ' +
-          'leaves the signing key to age (see SigningKeyAge). Look at the rotation log for the failing step ' +
-          'and at the secret rotation status (describe-secret, the AWSPENDING version).',
+          'A signing-key rotation step failed, and the signing key ages while Secrets Manager retries.',
       });
     }
     const keyAgeLimit = props.keyRotationInterval.plus(thresholds.signingKeyAgeGrace);
     alarm('SigningKeyAge', {
-      metric: keyAge,
+      metric: metrics.signingKeyAge,
       threshold: keyAgeLimit.toSeconds({ integral: false }),
       comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
       // A gauge, reported only when an issuer loads the key set or a rotation finishes: an hour with no report
       // says nothing about the key, so the alarm keeps its state (a quiet night neither pages nor clears it).
       treatMissingData: TreatMissingData.IGNORE,
       description:
-        `The signing key is older than the rotation interval plus its grace (${keyAgeLimit.toHumanString()}): ` +
-        'rotation has stopped and tokens are still signed with an aging key. Check the RotationErrors alarm, ' +
-        "the secret's rotation schedule and status, and the rotation function log.",
+        `The signing key is older than the rotation interval plus its grace (${keyAgeLimit.toHumanString()}), ` +
+        'so rotation has stopped.',
     });
 
     // --- Edge ----------------------------------------------------------------------------------------------
     alarm('WafBlockedRequests', {
-      metric: wafBlocked,
+      metric: metrics.wafBlockedRequests,
       threshold: thresholds.wafBlocksPer5Min,
       description:
-        'The web ACL blocked many requests: an attack on the auth endpoints, or a legitimate client caught by ' +
-        'a rate-based rule. Look at the web ACL sampled requests and the per-rule BlockedRequests metrics.',
+        'The web ACL blocked many requests: an attack on the auth endpoints, or legitimate clients caught by ' +
+        'a rate rule.',
     });
 
     this.alarms = alarms;
-
-    // --- Dashboard -----------------------------------------------------------------------------------------
-    const graph = (title: string, left: IMetric[], annotated: Alarm[] = [], width = 8): GraphWidget =>
-      new GraphWidget({
-        title,
-        left,
-        leftAnnotations: annotated.map((a) => a.toAnnotation()),
-        width,
-        height: 6,
-      });
-    const pick = (...names: AuthAlarmName[]): Alarm[] =>
-      names.map((name) => alarms[name]).filter((a): a is Alarm => a !== undefined);
-    const replicationAlarms = pick(
-      ...replicaRegions.map((region): AuthAlarmName => `ReplicationLatency-${region}`),
-    );
-    const rows: IWidget[][] = [
-      [
-        new AlarmStatusWidget({
-          title: 'Alarms',
-          alarms: Object.values(alarms).filter((a): a is Alarm => a !== undefined),
-          width: 24,
-          height: 4,
-        }),
-      ],
-      [
-        graph(
-          'Authorizer decisions',
-          (['allow', 'deny', 'unauthorized', 'error'] as const).map((d) => decisions(d).with({ label: d })),
-          pick('AuthorizerFailures'),
-        ),
-        graph(
-          'Authorizer invocations, errors, throttles',
-          [props.authorizerFunction.metricInvocations(sum), authorizerErrors, authorizerThrottles],
-          pick('AuthorizerThrottles'),
-        ),
-        graph(
-          'Authorizer duration (ms)',
-          [
-            props.authorizerFunction.metricDuration({ statistic: Stats.p(50), period: FIVE_MINUTES }),
-            authorizerP99,
-          ],
-          pick('AuthorizerLatency'),
-        ),
-      ],
-      [
-        graph(
-          'Issuer invocations, 5xx, errors',
-          [props.issuerFunction.metricInvocations(sum), issuerServerErrors, issuerErrors],
-          pick('IssuerServerErrors'),
-        ),
-        graph('Login failures (401)', [loginFailures], pick('LoginFailures')),
-        graph('Refresh-token reuse', [reuse], pick('RefreshTokenReuse')),
-      ],
-      [
-        graph(
-          'API requests and errors',
-          [props.api.metricCount(sum), props.api.metricClientError(sum), api5xx],
-          pick('ApiServerErrors'),
-        ),
-        graph('API latency p99 (ms)', [
-          props.api.metricLatency({ statistic: Stats.p(99), period: FIVE_MINUTES }),
-          props.api.metricIntegrationLatency({ statistic: Stats.p(99), period: FIVE_MINUTES }),
-        ]),
-        graph(
-          'WAF requests',
-          [wafBlocked, wafMetric(props.webAclName, 'AllowedRequests', Stack.of(this).region)],
-          pick('WafBlockedRequests'),
-        ),
-      ],
-      [
-        graph('Session table throttles', [tableThrottles], pick('TableThrottles'), 6),
-        graph('Session table system errors', [tableSystemErrors], pick('TableSystemErrors'), 6),
-        ...(replicationAlarms.length > 0
-          ? [
-              graph(
-                'Replication latency from this region (ms)',
-                replicationAlarms.map((a) => a.metric),
-                replicationAlarms.slice(0, 1),
-                6,
-              ),
-            ]
-          : []),
-        new GraphWidget({
-          title: 'Signing key age (s), rotation errors',
-          left: [keyAge],
-          leftAnnotations: pick('SigningKeyAge').map((a) => a.toAnnotation()),
-          right: props.rotationFunction ? [props.rotationFunction.metricErrors(sum)] : [],
-          width: 6,
-          height: 6,
-        }),
-      ],
-    ];
-    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(12), widgets: rows });
+    this.dashboard = new AuthDashboard(this, 'Dashboard', { metrics, alarms, replicaRegions });
   }
 
   /** The alarm topic: encrypted with a key CloudWatch may use, TLS-only, publishable by this account's alarms. */
@@ -641,71 +497,60 @@ function issuerRequestPattern(...conditions: JsonPattern[]): IFilterPattern {
   return FilterPattern.all(FilterPattern.stringValue('$.message', '=', 'issuer request'), ...conditions);
 }
 
-/** A regional web ACL metric over all its rules. */
-function wafMetric(webAclName: string, metricName: string, region: string): Metric {
-  return new Metric({
-    namespace: 'AWS/WAFV2',
-    metricName,
-    dimensionsMap: { WebACL: webAclName, Region: region, Rule: 'ALL' },
-    statistic: Stats.SUM,
-    period: FIVE_MINUTES,
-  });
+/**
+ * The anchor of an alarm's section in docs/operations.md, as GitHub makes it from the heading (the alarm
+ * name without its region): lower case, without punctuation, spaces as hyphens.
+ */
+export function operationsSection(name: AuthAlarmName): string {
+  const heading = name.replace(/-.*$/, '');
+  return heading
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** Merges the given thresholds over the defaults and checks each one. */
-function resolveThresholds(given: AuthAlarmThresholds): Required<AuthAlarmThresholds> {
-  const resolved = { ...AUTH_ALARM_DEFAULTS, ...definedOnly(given) };
-  for (const [name, value] of Object.entries(resolved)) {
-    if (typeof value === 'number') assertPositiveNumber(`thresholds.${name}`, value);
-    else assertPositiveDuration(`thresholds.${name}`, value);
+function resolveThresholds(props: AuthAlarmThresholds): Required<AuthAlarmThresholds> {
+  const resolved: Record<string, number | Duration> = {};
+  for (const [name, fallback] of Object.entries(AUTH_ALARM_DEFAULTS)) {
+    const value = (props as Record<string, number | Duration | undefined>)[name] ?? fallback;
+    if (typeof value === 'number') requirePositiveNumber(OWNER, name, value);
+    else requirePositiveDuration(OWNER, name, value);
+    resolved[name] = value;
   }
-  return resolved;
-}
-
-/** Drops explicitly `undefined` fields so that they fall back to the defaults. */
-function definedOnly(given: AuthAlarmThresholds): AuthAlarmThresholds {
-  return Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
-}
-
-/** Throws unless a resolved number is finite and greater than 0. */
-function assertPositiveNumber(name: string, value: number): void {
-  if (Token.isUnresolved(value)) return;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new Error(`AuthAlarms: ${name} must be a finite number greater than 0 (given: ${value})`);
-  }
-}
-
-/** Throws unless a resolved duration is longer than 0. */
-function assertPositiveDuration(name: string, value: Duration): void {
-  if (value.isUnresolved()) return;
-  if (!(value.toMilliseconds() > 0)) {
-    throw new Error(`AuthAlarms: ${name} must be a duration longer than 0 (given: ${value.toHumanString()})`);
-  }
+  return resolved as unknown as Required<AuthAlarmThresholds>;
 }
 
 /** Replica regions name alarms: literal, distinct, and never the stack's own region. */
 function validateReplicaRegions(regions: readonly string[], ownRegion: string): readonly string[] {
   const seen = new Set<string>();
-  for (const region of regions) {
+  regions.forEach((region, index) => {
+    const setting = `replicaRegions[${index}]`;
     if (Token.isUnresolved(region)) {
-      throw new Error('AuthAlarms: replicaRegions must be literal region names (they name alarms)');
+      throw new InvalidValueError(OWNER, setting, region, 'a literal region name (it names an alarm)');
     }
     if (!Token.isUnresolved(ownRegion) && region === ownRegion) {
-      throw new Error(
-        `AuthAlarms: replicaRegions must not include the stack's own region (given: ${region}; allowed: the global table's other regions)`,
+      throw new InvalidValueError(
+        OWNER,
+        setting,
+        region,
+        `one of the global table's other regions, not the stack's own (${ownRegion})`,
       );
     }
-    if (seen.has(region)) throw new Error(`AuthAlarms: replicaRegions lists ${region} twice`);
+    if (seen.has(region)) throw new InvalidValueError(OWNER, setting, region, 'each region once');
     seen.add(region);
-  }
+  });
   return regions;
 }
 
 /** The table alarms sum one metric per operation: 1 to 10 of them. */
 function validateOperations(operations: readonly Operation[]): readonly Operation[] {
   if (operations.length < 1 || operations.length > MAX_ALARM_METRICS) {
-    throw new Error(
-      `AuthAlarms: tableOperations must list 1 to ${MAX_ALARM_METRICS} operations (given: ${operations.length}: ${operations.join(', ')})`,
+    throw new InvalidValueError(
+      OWNER,
+      'tableOperations',
+      new DescribedValue(`${operations.length} operations (${operations.join(', ')})`),
+      `1 to ${MAX_ALARM_METRICS} operations (a CloudWatch metric math alarm reads at most ${MAX_ALARM_METRICS} metrics)`,
     );
   }
   return operations;

@@ -1,6 +1,14 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import type { ClientConfig } from '../lambda/core/clients';
 import type { SigningAlg } from '../lambda/core/keys';
+import { WAF_RATE_LIMIT_RANGE } from './auth-web-acl';
+import {
+  DescribedValue,
+  describeIntegerRange,
+  type IntegerRange,
+  InvalidValueError,
+  isIntegerIn,
+} from './validation';
 
 /** How replicas agree: MREC (eventual, last writer wins) or MRSC (strong, three regions of one region set). */
 export type ConsistencyMode = 'eventual' | 'strong';
@@ -40,10 +48,14 @@ export interface HybridAuthConfig {
   readonly clients: readonly ClientConfig[];
   /** Where alarms are e-mailed; none subscribes nobody (the SNS topic still exists). */
   readonly alarmEmail?: string;
-  /** WAF rate-based limits, requests per source IP per 5 minutes. */
-  readonly waf: { readonly loginLimit: number; readonly authLimit: number };
-  /** API Gateway stage throttling. */
-  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+  /** WAF rate-based limit on `/auth/login`, requests per source IP per 5 minutes. */
+  readonly wafLoginLimit: number;
+  /** WAF rate-based limit on all of `/auth/*`, requests per source IP per 5 minutes. */
+  readonly wafAuthLimit: number;
+  /** API Gateway stage throttling: steady-state requests per second. */
+  readonly throttlingRateLimit: number;
+  /** API Gateway stage throttling: burst. */
+  readonly throttlingBurstLimit: number;
   /** Whether the sample `/api/me` and `/api/admin` backends are deployed. */
   readonly sampleBackends: boolean;
 }
@@ -71,8 +83,10 @@ export const DEFAULT_CONFIG: HybridAuthConfig = {
     { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [] },
     { clientId: 'native', refreshTokenDelivery: 'body' },
   ],
-  waf: { loginLimit: 100, authLimit: 1000 },
-  throttling: { rateLimit: 500, burstLimit: 1000 },
+  wafLoginLimit: 100,
+  wafAuthLimit: 1000,
+  throttlingRateLimit: 500,
+  throttlingBurstLimit: 1000,
   sampleBackends: true,
 };
 
@@ -86,13 +100,19 @@ export const MRSC_REGION_SETS: Readonly<Record<string, readonly string[]>> = {
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 
-/** A configuration error: says what was given and what is allowed. */
-export class ConfigError extends Error {
+/** Whose values the configuration errors name. */
+const OWNER = 'hybrid-auth config';
+
+/**
+ * A configuration error: says what was given and what is allowed, in the message format of every
+ * validation in lib/ (`hybrid-auth config: <key> is <given>; allowed: <allowed>`, see lib/validation.ts).
+ */
+export class ConfigError extends InvalidValueError {
   public override readonly name = 'ConfigError';
 }
 
 function fail(key: string, given: unknown, allowed: string): never {
-  throw new ConfigError(`hybrid-auth config: ${key} is ${JSON.stringify(given)}; allowed: ${allowed}`);
+  throw new ConfigError(OWNER, key, given, allowed);
 }
 
 function seconds(
@@ -102,22 +122,21 @@ function seconds(
   min: number,
   max: number,
 ): Duration {
-  return Duration.seconds(integer(raw, key, fallback.toSeconds(), min, max, 'an integer number of seconds'));
+  return Duration.seconds(
+    integer(raw, key, fallback.toSeconds(), { min, max }, 'an integer number of seconds'),
+  );
 }
 
 function integer(
   raw: Record<string, unknown>,
   key: string,
   fallback: number,
-  min: number,
-  max: number,
+  range: IntegerRange,
   kind = 'an integer',
 ): number {
   const value = raw[key];
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(key, value, `${kind} from ${min} to ${max}`);
-  }
+  if (!isIntegerIn(value, range)) fail(key, value, describeIntegerRange(range, kind));
   return value;
 }
 
@@ -233,7 +252,10 @@ export function loadConfig(input: unknown): HybridAuthConfig {
       `at least sessionIdleTimeoutSeconds (${sessionIdleTimeout.toSeconds()})`,
     );
   }
-  const rotationDays = integer(raw, 'keyRotationIntervalDays', d.keyRotationInterval.toDays(), 1, 365);
+  const rotationDays = integer(raw, 'keyRotationIntervalDays', d.keyRotationInterval.toDays(), {
+    min: 1,
+    max: 365,
+  });
 
   const config: HybridAuthConfig = {
     name,
@@ -262,14 +284,13 @@ export function loadConfig(input: unknown): HybridAuthConfig {
     ),
     clients: clientsOf(raw),
     ...(raw.alarmEmail === undefined ? {} : { alarmEmail: emailOf(raw.alarmEmail) }),
-    waf: {
-      loginLimit: integer(raw, 'wafLoginLimit', d.waf.loginLimit, 10, 2_000_000_000),
-      authLimit: integer(raw, 'wafAuthLimit', d.waf.authLimit, 10, 2_000_000_000),
-    },
-    throttling: {
-      rateLimit: integer(raw, 'throttlingRateLimit', d.throttling.rateLimit, 1, 10_000),
-      burstLimit: integer(raw, 'throttlingBurstLimit', d.throttling.burstLimit, 1, 5_000),
-    },
+    wafLoginLimit: integer(raw, 'wafLoginLimit', d.wafLoginLimit, WAF_RATE_LIMIT_RANGE),
+    wafAuthLimit: integer(raw, 'wafAuthLimit', d.wafAuthLimit, WAF_RATE_LIMIT_RANGE),
+    throttlingRateLimit: integer(raw, 'throttlingRateLimit', d.throttlingRateLimit, { min: 1, max: 10_000 }),
+    throttlingBurstLimit: integer(raw, 'throttlingBurstLimit', d.throttlingBurstLimit, {
+      min: 1,
+      max: 5_000,
+    }),
     sampleBackends: booleanOf(raw, 'sampleBackends', d.sampleBackends),
   };
   checkRevocationBudget(config);
@@ -289,9 +310,10 @@ export function checkRevocationBudget(config: HybridAuthConfig): void {
   const budget = config.revocationBudget.toSeconds();
   if (total > budget) {
     throw new ConfigError(
-      `hybrid-auth config: the revocation budget is ${budget} s, but authorizer cache ${config.authorizerCacheTtl.toSeconds()} s + ` +
-        `session cache ${config.sessionCacheTtl.toSeconds()} s + replication lag ${config.expectedReplicationLag.toSeconds()} s = ${total} s; ` +
-        'lower a cache TTL or raise revocationBudgetSeconds',
+      OWNER,
+      'authorizerCacheTtlSeconds + sessionCacheTtlSeconds + expectedReplicationLagSeconds',
+      new DescribedValue(`${parts.map((part) => `${part.toSeconds()} s`).join(' + ')} = ${total} s`),
+      `at most the revocation budget, revocationBudgetSeconds (${budget} s): lower a cache TTL or raise the budget`,
     );
   }
 }

@@ -55,13 +55,11 @@ export class HybridAuthStack extends Stack {
             replicaRegions: config.replicaRegions,
             tableName,
             rotationInterval: config.keyRotationInterval,
-            lifetimes: {
-              signingAlg: config.signingAlg,
-              accessTokenTtl: config.accessTokenTtl,
-              clockSkew: config.clockSkew,
-              issuerKeyCacheTtl: config.issuerKeyCacheTtl,
-              sessionAbsoluteLifetime: config.sessionAbsoluteLifetime,
-            },
+            signingAlg: config.signingAlg,
+            accessTokenTtl: config.accessTokenTtl,
+            clockSkew: config.clockSkew,
+            issuerKeyCacheTtl: config.issuerKeyCacheTtl,
+            sessionAbsoluteLifetime: config.sessionAbsoluteLifetime,
           }
         : {}),
     });
@@ -92,8 +90,10 @@ export class HybridAuthStack extends Stack {
       authorizerFunction: this.authorizer.function,
       authorizerCacheTtl: config.authorizerCacheTtl,
       sampleBackends: config.sampleBackends,
-      throttling: config.throttling,
-      waf: config.waf,
+      throttlingRateLimit: config.throttlingRateLimit,
+      throttlingBurstLimit: config.throttlingBurstLimit,
+      wafLoginLimit: config.wafLoginLimit,
+      wafAuthLimit: config.wafAuthLimit,
       stageName: STAGE_NAME,
     });
     addBackends(this.api);
@@ -102,7 +102,7 @@ export class HybridAuthStack extends Stack {
     // that integrate these functions).
     const issuerUrl =
       config.issuerUrl ??
-      `https://${this.api.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}/${STAGE_NAME}`;
+      `https://${this.api.restApi.restApiId}.execute-api.${this.region}.${this.urlSuffix}/${STAGE_NAME}`;
     if (config.issuerUrl === undefined) {
       this.issuer.function.addEnvironment('ISSUER', issuerUrl);
       this.authorizer.function.addEnvironment('ISSUER', issuerUrl);
@@ -120,12 +120,12 @@ export class HybridAuthStack extends Stack {
       authorizerLogGroup: this.authorizer.function.functionLogGroup,
       table: this.sessions?.table ?? TableV2.fromTableName(this, 'SessionsReplica', tableName),
       replicaRegions: config.consistency === 'eventual' ? otherRegions : [],
-      api: this.api.api,
+      api: this.api.restApi,
       webAclName: this.api.webAclMetricName,
       keyRotationInterval: config.keyRotationInterval,
       ...(config.alarmEmail === undefined ? {} : { alarmEmail: config.alarmEmail }),
     });
-    new CfnOutput(this, 'ApiUrl', { value: this.api.api.url, description: 'The regional API endpoint' });
+    new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'The regional API endpoint' });
     new CfnOutput(this, 'IssuerUrl', { value: issuerUrl, description: 'The iss of every token' });
     new CfnOutput(this, 'SigningKeysSecret', { value: this.signingKeys.secret.secretName });
     if (this.signingKeys.rotationFunction !== undefined) {

@@ -8,6 +8,7 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
+import { InvalidValueError } from './validation';
 
 /** Properties of {@link SessionTable}. */
 export interface SessionTableProps {
@@ -57,8 +58,11 @@ export class SessionTable extends Construct {
     const index = TABLE_SCHEMA.bySubjectIndex;
     const replicaRegions = props.replicaRegions ?? [];
     if (props.consistency === 'strong' && replicaRegions.length !== 2) {
-      throw new TypeError(
-        `SessionTable: consistency 'strong' (MRSC) needs exactly two replica regions besides the stack's, got ${replicaRegions.length}`,
+      throw new InvalidValueError(
+        'SessionTable',
+        'replicaRegions',
+        replicaRegions,
+        "with consistency 'strong' (MRSC), exactly two regions besides the stack's",
       );
     }
     this.table = new TableV2(this, 'Table', {

@@ -6,17 +6,30 @@ import { Construct } from 'constructs';
 import { UNINITIALIZED_SECRET } from '../lambda/core/key-set-format';
 import type { SigningAlg } from '../lambda/core/keys';
 import { PlatformFunction } from './platform-function';
+import { InvalidValueError, requireDuration } from './validation';
 
-/** What the rotation function needs to know about token and session lifetimes. */
+/**
+ * What the rotation function needs to know about tokens and sessions: the algorithm of the keys it
+ * generates, and the lifetimes that decide how long it keeps a retired key.
+ */
 export interface SigningKeyLifetimes {
+  /** The algorithm of the signing keys the rotation generates. */
   readonly signingAlg: SigningAlg;
+  /** The longest access-token lifetime: a retired signing key is kept at least this long (plus skew). */
   readonly accessTokenTtl: Duration;
+  /** The clock skew verifiers allow. */
   readonly clockSkew: Duration;
+  /** How long issuers cache the private key set. */
   readonly issuerKeyCacheTtl: Duration;
+  /** The longest absolute session lifetime: refresh-token MAC keys are kept this long. */
   readonly sessionAbsoluteLifetime: Duration;
 }
 
-/** Properties of {@link SigningKeys}. */
+/**
+ * Properties of {@link SigningKeys}. The primary needs `tableName` and the token and session settings
+ * (`signingAlg` to `sessionAbsoluteLifetime`, the fields of {@link SigningKeyLifetimes} as flat props); a
+ * replica needs none of them.
+ */
 export interface SigningKeysProps {
   /** Prefix of the secret name and KMS alias, shared by every region (`<name>/signing-keys`). */
   readonly name: string;
@@ -27,12 +40,20 @@ export interface SigningKeysProps {
   readonly role: 'primary' | 'replica';
   /** Regions holding a replica of the secret (primary only). @default [] */
   readonly replicaRegions?: readonly string[];
-  /** Name of the session table whose JWKS item the rotation function writes (primary only). */
+  /** Name of the session table whose JWKS item the rotation function writes (primary only). @default none: the primary needs it */
   readonly tableName?: string;
-  /** Token and session lifetimes the rotation keeps retired keys for (primary only). */
-  readonly lifetimes?: SigningKeyLifetimes;
-  /** @default Duration.days(30) */
+  /** How often the key set rotates (primary only): whole days from 1 to 365. @default Duration.days(30) */
   readonly rotationInterval?: Duration;
+  /** The algorithm of the signing keys the rotation generates (primary only). @default none: the primary needs it */
+  readonly signingAlg?: SigningAlg;
+  /** The longest access-token lifetime (primary only). @default none: the primary needs it */
+  readonly accessTokenTtl?: Duration;
+  /** The clock skew verifiers allow (primary only). @default none: the primary needs it */
+  readonly clockSkew?: Duration;
+  /** How long issuers cache the private key set (primary only). @default none: the primary needs it */
+  readonly issuerKeyCacheTtl?: Duration;
+  /** The longest absolute session lifetime (primary only). @default none: the primary needs it */
+  readonly sessionAbsoluteLifetime?: Duration;
 }
 
 /**
@@ -42,7 +63,10 @@ export interface SigningKeysProps {
  * after deployment and replaces the placeholder value with a fresh key set.
  *
  * @example
- * const keys = new SigningKeys(this, 'SigningKeys', { name: 'hybrid-auth', role: 'primary', replicaRegions, tableName, lifetimes });
+ * const keys = new SigningKeys(this, 'SigningKeys', {
+ *   name: 'hybrid-auth', role: 'primary', replicaRegions, tableName,
+ *   signingAlg: 'ES256', accessTokenTtl, clockSkew, issuerKeyCacheTtl, sessionAbsoluteLifetime,
+ * });
  * keys.grantRead(issuerFunction);
  */
 export class SigningKeys extends Construct {
@@ -67,14 +91,27 @@ export class SigningKeys extends Construct {
       this.secret = Secret.fromSecretNameV2(this, 'Secret', secretName);
       return;
     }
-    const { lifetimes, tableName } = props;
-    if (lifetimes === undefined || tableName === undefined) {
-      throw new TypeError('SigningKeys: the primary needs lifetimes and tableName');
+    const { tableName } = props;
+    const lifetimes = primaryLifetimes(props);
+    if (tableName === undefined) {
+      throw new InvalidValueError(
+        'SigningKeys',
+        'tableName',
+        tableName,
+        "the session table's name (the primary needs it)",
+      );
     }
-    const interval = props.rotationInterval ?? Duration.days(30);
-    if (!interval.isUnresolved() && (interval.toDays() < 1 || interval.toDays() > 365)) {
-      throw new TypeError(`SigningKeys: rotationInterval must be 1 to 365 days, got ${interval.toDays()}`);
-    }
+    const interval = requireDuration(
+      'SigningKeys',
+      'rotationInterval',
+      props.rotationInterval ?? Duration.days(30),
+      {
+        min: 1,
+        max: 365,
+        unit: 'days',
+        whole: true,
+      },
+    );
     const secret = new Secret(this, 'Secret', {
       secretName,
       description:
@@ -135,6 +172,21 @@ export class SigningKeys extends Construct {
     this.secret.grantRead(grantee);
     this.key.grantDecrypt(grantee);
   }
+}
+
+/** The lifetimes a primary needs, each one required. */
+function primaryLifetimes(props: SigningKeysProps): SigningKeyLifetimes {
+  const { signingAlg, accessTokenTtl, clockSkew, issuerKeyCacheTtl, sessionAbsoluteLifetime } = props;
+  const missing = (setting: string, allowed: string): never => {
+    throw new InvalidValueError('SigningKeys', setting, undefined, `${allowed} (the primary needs it)`);
+  };
+  return {
+    signingAlg: signingAlg ?? missing('signingAlg', '"ES256" or "EdDSA"'),
+    accessTokenTtl: accessTokenTtl ?? missing('accessTokenTtl', 'a Duration'),
+    clockSkew: clockSkew ?? missing('clockSkew', 'a Duration'),
+    issuerKeyCacheTtl: issuerKeyCacheTtl ?? missing('issuerKeyCacheTtl', 'a Duration'),
+    sessionAbsoluteLifetime: sessionAbsoluteLifetime ?? missing('sessionAbsoluteLifetime', 'a Duration'),
+  };
 }
 
 /** The KMS alias of the signing-keys secret in every region. */

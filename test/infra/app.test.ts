@@ -50,6 +50,31 @@ describe('the whole app', () => {
     }
   });
 
+  test('keeps the logical IDs of the API, its web ACL, gateway responses and dashboard', () => {
+    // Construct IDs are a public contract (docs/design.md Conventions 5): a changed logical ID replaces the
+    // resource on the next deploy. These are the IDs deployed stacks have.
+    const contract: Record<string, string> = {
+      ApiCD79AAA0: 'AWS::ApiGateway::RestApi',
+      ApiDeploymentStagev1149A6FAE: 'AWS::ApiGateway::Stage',
+      ApiUnauthorizedDBC6C07F: 'AWS::ApiGateway::GatewayResponse',
+      ApiDefault5XX796CA430: 'AWS::ApiGateway::GatewayResponse',
+      ApiWebAcl796CF128: 'AWS::WAFv2::WebACL',
+      ApiWebAclAssociation8D930937: 'AWS::WAFv2::WebACLAssociation',
+      AlarmsTopic3A2DFEBA: 'AWS::SNS::Topic',
+      AlarmsDashboard690E1A42: 'AWS::CloudWatch::Dashboard',
+    };
+    const resources = Template.fromStack(stacks[1] as Stack).toJSON().Resources as Record<
+      string,
+      { Type: string }
+    >;
+    // The authorizer exists once a protected method does (a sample backend or a route of lib/backends.ts).
+    if (stacks[1]?.api.authorizer !== undefined) {
+      contract.ApiAuthorizer787544C1 = 'AWS::ApiGateway::Authorizer';
+    }
+    for (const [logicalId, type] of Object.entries(contract)) expect(resources[logicalId]?.Type).toBe(type);
+    expect(stacks[1]?.api.webAclMetricName).toBe('HybridAuthuseast2ApiA26D08F2');
+  });
+
   test('gives the authorizer the configured cache TTL, not the 5-minute API Gateway default', () => {
     Template.fromStack(stacks[1] as Stack).hasResourceProperties('AWS::ApiGateway::Authorizer', {
       AuthorizerResultTtlInSeconds: 2,
@@ -68,7 +93,9 @@ describe('cdk-nag on every synth', () => {
 
 describe('configuration errors fail synth', () => {
   test('fails with a blown revocation budget', () => {
-    expect(() => buildApp(app({ authorizerCacheTtlSeconds: 300 }))).toThrow(/revocation budget is 5 s/);
+    expect(() => buildApp(app({ authorizerCacheTtlSeconds: 300 }))).toThrow(
+      /= 303 s; allowed: at most the revocation budget, revocationBudgetSeconds \(5 s\)/,
+    );
   });
 
   test('fails on MRSC regions outside one region set', () => {

@@ -1,4 +1,6 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { MockIntegration, RestApi } from 'aws-cdk-lib/aws-apigateway';
@@ -74,12 +76,11 @@ describe('AuthAlarms', () => {
       replicaRegions: ['us-east-2', 'us-west-2'],
       alarmEmail: 'oncall@example.com',
       keyRotationInterval: Duration.days(7),
-      thresholds: {
-        signingKeyAgeGrace: Duration.hours(12),
-        loginFailuresPer5Min: 500,
-        authorizerP99LatencyMs: 350,
-        refreshTokenReuse: 2,
-      },
+      signingKeyAgeGrace: Duration.hours(12),
+      loginFailuresPer5Min: 500,
+      authorizerP99LatencyMs: 350,
+      refreshTokenReuse: 2,
+      operationsGuideUrl: 'https://github.com/example/hybrid-auth/blob/main/docs/operations.md',
     });
   });
 
@@ -295,7 +296,7 @@ describe('AuthAlarms', () => {
     test('follows the rotation interval and a custom grace', () => {
       const result = synth({
         keyRotationInterval: Duration.days(7),
-        thresholds: { signingKeyAgeGrace: Duration.hours(12) },
+        signingKeyAgeGrace: Duration.hours(12),
       });
       expect(alarmProps(result, 'SigningKeyAge')).toMatchObject({ Threshold: 7 * 86_400 + 12 * 3600 });
     });
@@ -328,7 +329,13 @@ describe('AuthAlarms', () => {
 
     test('fails when a replica region is the stack region', () => {
       expect(() => synth({ replicaRegions: ['us-east-1'] })).toThrow(
-        /replicaRegions must not include the stack's own region \(given: us-east-1/,
+        /^AuthAlarms: replicaRegions\[0\] is "us-east-1"; allowed: one of the global table's other regions/,
+      );
+    });
+
+    test('fails when a replica region is listed twice', () => {
+      expect(() => synth({ replicaRegions: ['us-east-2', 'us-east-2'] })).toThrow(
+        /replicaRegions\[1\] is "us-east-2"; allowed: each region once/,
       );
     });
   });
@@ -357,17 +364,49 @@ describe('AuthAlarms', () => {
   });
 
   describe('notifications', () => {
-    test('every alarm notifies the topic on ALARM and on OK and says where to look', () => {
+    test('every alarm notifies the topic on ALARM and on OK', () => {
       const topicRef = defaults.stack.resolve(defaults.alarms.topic.topicArn);
       const alarms = defaults.template.findResources('AWS::CloudWatch::Alarm');
       expect(Object.keys(alarms)).toHaveLength(13);
       for (const alarm of Object.values(alarms)) {
-        expect(alarm.Properties).toMatchObject({
-          AlarmActions: [topicRef],
-          OKActions: [topicRef],
-          AlarmDescription: expect.stringMatching(/Runbook: docs\/operations\.md/),
-        });
+        expect(alarm.Properties).toMatchObject({ AlarmActions: [topicRef], OKActions: [topicRef] });
       }
+    });
+
+    test('every alarm description is one sentence and a link to its section of docs/operations.md', () => {
+      for (const result of [defaults, variant]) {
+        for (const name of Object.keys(result.alarms.alarms)) {
+          const description = String(alarmProps(result, name).AlarmDescription);
+          const [sentence = '', link, ...rest] = description.split(' See ');
+          expect(rest).toEqual([]);
+          expect(sentence).toMatch(/^[A-Z].*\.$/);
+          expect(sentence.slice(0, -1)).not.toMatch(/[.!?](\s|$)/);
+          expect(link).toMatch(new RegExp(`operations\\.md#${name.replace(/-.*$/, '').toLowerCase()}$`));
+        }
+      }
+    });
+
+    test('links each alarm to a section that docs/operations.md has, by its GitHub heading anchor', () => {
+      const guide = readFileSync(join(__dirname, '../../docs/operations.md'), 'utf8');
+      const anchors = [...guide.matchAll(/^#{2,6} (.+)$/gm)].map(([, heading]) =>
+        (heading ?? '')
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N} _-]/gu, '')
+          .replace(/ /g, '-'),
+      );
+      for (const result of [defaults, variant]) {
+        for (const name of Object.keys(result.alarms.alarms)) {
+          const section = String(alarmProps(result, name).AlarmDescription).replace(/^.*#/, '');
+          expect(anchors).toContain(section);
+        }
+      }
+    });
+
+    test('links to the operations guide at the address given', () => {
+      expect(alarmProps(variant, 'LoginFailures').AlarmDescription).toMatch(
+        / See https:\/\/github\.com\/example\/hybrid-auth\/blob\/main\/docs\/operations\.md#loginfailures$/,
+      );
     });
 
     test('encrypts the topic with a rotating customer managed key that CloudWatch may use', () => {
@@ -465,28 +504,26 @@ describe('AuthAlarms', () => {
     });
 
     test.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('fails for a threshold of %p', (value) => {
-      expect(() => synth({ thresholds: { authorizerFailures: value } })).toThrow(
-        new RegExp(
-          `thresholds\\.authorizerFailures must be a finite number greater than 0 \\(given: ${value}\\)`,
-        ),
+      expect(() => synth({ authorizerFailures: value })).toThrow(
+        new RegExp(`^AuthAlarms: authorizerFailures is ${value}; allowed: a finite number above 0$`),
       );
     });
 
     test('fails for a zero key-age grace', () => {
-      expect(() => synth({ thresholds: { signingKeyAgeGrace: Duration.seconds(0) } })).toThrow(
-        /thresholds\.signingKeyAgeGrace must be a duration longer than 0 \(given: 0 seconds\)/,
+      expect(() => synth({ signingKeyAgeGrace: Duration.seconds(0) })).toThrow(
+        /^AuthAlarms: signingKeyAgeGrace is 0 s; allowed: a duration longer than 0$/,
       );
     });
 
     test('fails for more table operations than a metric math alarm allows', () => {
       expect(() => synth({ tableOperations: Array.from({ length: 11 }, () => 'GetItem' as never) })).toThrow(
-        /tableOperations must list 1 to 10 operations \(given: 11/,
+        /tableOperations is 11 operations \(GetItem, .*\); allowed: 1 to 10 operations/,
       );
     });
 
     test('fails for an alarm e-mail that is not an address', () => {
       expect(() => synth({ alarmEmail: 'oncall' })).toThrow(
-        /alarmEmail must be an e-mail address \(given: "oncall"\)/,
+        /^AuthAlarms: alarmEmail is "oncall"; allowed: an e-mail address$/,
       );
     });
   });

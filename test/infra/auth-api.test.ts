@@ -1,12 +1,13 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
-import { App, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, type CfnElement, Duration, Names, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
-import { AuthApi, type AuthApiProps, WAF_RULE_NAMES } from '../../lib/auth-api';
+import { AuthApi, type AuthApiProps } from '../../lib/auth-api';
+import { AuthWebAcl, WAF_RULE_NAMES } from '../../lib/auth-web-acl';
 
 type Props = Partial<Omit<AuthApiProps, 'issuerFunction' | 'authorizerFunction'>>;
 
@@ -142,7 +143,8 @@ describe('AuthApi', () => {
     test('honours explicit throttling, stage name and tracing', () => {
       // WHEN
       const custom = synth({
-        throttling: { rateLimit: 50, burstLimit: 20 },
+        throttlingRateLimit: 50,
+        throttlingBurstLimit: 20,
         stageName: 'prod',
         tracingEnabled: true,
       });
@@ -293,12 +295,25 @@ describe('AuthApi', () => {
       );
     });
 
-    test('exists, attached to the API, without any protected method', () => {
+    test('is not created while no method uses it', () => {
       // WHEN no sample backend and no protected route is added
-      const bare = synth({ sampleBackends: false });
-      // THEN
-      bare.resourceCountIs('AWS::ApiGateway::Authorizer', 1);
+      const { stack, authApi } = build({ sampleBackends: false });
+      // THEN the API synthesizes without an authorizer (API Gateway has no use for an unused one)
+      const bare = Template.fromStack(stack);
+      expect(authApi.authorizer).toBeUndefined();
+      bare.resourceCountIs('AWS::ApiGateway::Authorizer', 0);
       bare.resourcePropertiesCountIs('AWS::ApiGateway::Method', { AuthorizationType: 'CUSTOM' }, 0);
+    });
+
+    test('is created, once, with the first protected method', () => {
+      // GIVEN
+      const { stack, authApi } = build({ sampleBackends: false });
+      // WHEN
+      authApi.addProtectedRoute('GET', '/api/me', new apigateway.MockIntegration());
+      authApi.addProtectedRoute('GET', '/api/admin', new apigateway.MockIntegration());
+      // THEN
+      expect(authApi.authorizer).toBeDefined();
+      Template.fromStack(stack).resourceCountIs('AWS::ApiGateway::Authorizer', 1);
     });
   });
 
@@ -528,7 +543,7 @@ describe('AuthApi', () => {
     });
 
     test('honours explicit rate limits', () => {
-      const custom = synth({ waf: { loginLimit: 20, authLimit: 300 } });
+      const custom = synth({ wafLoginLimit: 20, wafAuthLimit: 300 });
       expect(wafRule(custom, WAF_RULE_NAMES.loginRateLimit).Statement).toMatchObject({
         RateBasedStatement: { Limit: 20 },
       });
@@ -585,6 +600,18 @@ describe('AuthApi', () => {
         },
       });
     });
+    test('reports its metric name, the WebACL dimension the alarms read', () => {
+      template.hasResourceProperties('AWS::WAFv2::WebACL', {
+        VisibilityConfig: Match.objectLike({ MetricName: fixture.authApi.webAclMetricName }),
+      });
+      expect(fixture.authApi.webAclMetricName).toBe(Names.uniqueId(fixture.authApi));
+    });
+
+    test('fails, used on its own, with a rate limit out of range', () => {
+      expect(() => new AuthWebAcl(new Stack(), 'Acl', { stageName: 'v1', loginRateLimit: 5 })).toThrow(
+        /^AuthWebAcl: loginRateLimit is 5; allowed: an integer from 10 to 2000000000/,
+      );
+    });
   });
 
   describe('cdk-nag', () => {
@@ -610,7 +637,7 @@ describe('AuthApi', () => {
   describe('validation', () => {
     test('fails with an authorizer cache TTL above 3600 s', () => {
       expect(() => build({ authorizerCacheTtl: Duration.seconds(3601) })).toThrow(
-        /authorizerCacheTtl is 3601 s; allowed: whole seconds from 0 \(no cache\) to 3600 s/,
+        /^AuthApi: authorizerCacheTtl is 3601 s; allowed: whole seconds from 0 to 3600$/,
       );
     });
 
@@ -621,15 +648,21 @@ describe('AuthApi', () => {
     });
 
     test.each([
-      [{ loginLimit: 9, authLimit: 1000 }, /waf\.loginLimit is 9; allowed: an integer from 10 to 2000000000/],
-      [{ loginLimit: 100, authLimit: 2.5 }, /waf\.authLimit is 2\.5; allowed: an integer from 10/],
-    ])('fails with a WAF limit out of range (%o)', (waf, message) => {
-      expect(() => build({ waf })).toThrow(message);
+      [{ wafLoginLimit: 9 }, /wafLoginLimit is 9; allowed: an integer from 10 to 2000000000 requests per/],
+      [{ wafAuthLimit: 2.5 }, /wafAuthLimit is 2\.5; allowed: an integer from 10/],
+    ])('fails with a WAF limit out of range (%o)', (limits, message) => {
+      expect(() => build(limits)).toThrow(message);
     });
 
     test('fails with a non-positive throttling rate', () => {
-      expect(() => build({ throttling: { rateLimit: 0, burstLimit: 10 } })).toThrow(
-        /throttling\.rateLimit is 0/,
+      expect(() => build({ throttlingRateLimit: 0 })).toThrow(
+        /throttlingRateLimit is 0; allowed: a finite number above 0/,
+      );
+    });
+
+    test('fails with a throttling burst that is not a positive integer', () => {
+      expect(() => build({ throttlingBurstLimit: 0.5 })).toThrow(
+        /throttlingBurstLimit is 0\.5; allowed: an integer of at least 1/,
       );
     });
 
@@ -642,15 +675,26 @@ describe('AuthApi', () => {
     test('fails to add a protected route the route table does not declare', () => {
       const { authApi } = build();
       expect(() => authApi.addProtectedRoute('GET', '/api/orders', new apigateway.MockIntegration())).toThrow(
-        /GET \/api\/orders is not in the authorizer's route table; declare it .* Declared: GET \/api\/me, GET \/api\/admin/,
+        /the protected route is GET \/api\/orders; allowed: a route declared .* in lambda\/protected-routes\.ts .*: GET \/api\/me, GET \/api\/admin/,
       );
     });
 
     test('fails to add a declared path with an undeclared method', () => {
       const { authApi } = build();
       expect(() => authApi.addProtectedRoute('POST', '/api/me', new apigateway.MockIntegration())).toThrow(
-        /POST \/api\/me is not in the authorizer's route table/,
+        /the protected route is POST \/api\/me; allowed: a route declared/,
       );
+    });
+
+    test('fails to add a protected route with another authorizer', () => {
+      const { stack, authApi } = build();
+      const other = new apigateway.RequestAuthorizer(stack, 'Other', {
+        handler: stack.node.findChild('Authorizer') as lambda.IFunction,
+        identitySources: [apigateway.IdentitySource.header('X-Other')],
+      });
+      expect(() =>
+        authApi.addProtectedRoute('GET', '/api/me', new apigateway.MockIntegration(), { authorizer: other }),
+      ).toThrow(/the authorizer of GET \/api\/me is another authorizer; allowed: the API's own/);
     });
 
     test('fails to add a protected route with another authorization type', () => {
@@ -659,7 +703,7 @@ describe('AuthApi', () => {
         authApi.addProtectedRoute('GET', '/api/me', new apigateway.MockIntegration(), {
           authorizationType: apigateway.AuthorizationType.NONE,
         }),
-      ).toThrow(/authorizationType NONE; allowed: CUSTOM/);
+      ).toThrow(/the authorizationType of GET \/api\/me is "NONE"; allowed: CUSTOM/);
     });
 
     test('fails with a route table that declares one route twice', () => {
@@ -670,12 +714,12 @@ describe('AuthApi', () => {
             { method: 'GET', path: '/api/items/{key}' },
           ],
         }),
-      ).toThrow(/the route table is invalid: route 1 \(GET \/api\/items\/\{key\}\) duplicates route 0/);
+      ).toThrow(/routes is a table in which route 1 \(GET \/api\/items\/\{key\}\) duplicates route 0/);
     });
 
     test('fails with a protected route that is an issuer route', () => {
       expect(() => build({ routes: [{ method: 'GET', path: '/auth/sessions' }] })).toThrow(
-        /protected route GET \/auth\/sessions collides with an issuer route/,
+        /routes\[0\] is GET \/auth\/sessions; allowed: a route that no issuer route matches/,
       );
     });
   });

@@ -86,7 +86,7 @@ describe('loadConfig', () => {
 describe('revocation budget', () => {
   test('fails synth when the caches and the lag exceed the budget, naming each term', () => {
     expect(() => loadConfig({ authorizerCacheTtlSeconds: 300 })).toThrow(
-      /revocation budget is 5 s, but authorizer cache 300 s \+ session cache 1 s \+ replication lag 2 s = 303 s/,
+      /^hybrid-auth config: authorizerCacheTtlSeconds \+ sessionCacheTtlSeconds \+ expectedReplicationLagSeconds is 300 s \+ 1 s \+ 2 s = 303 s; allowed: at most the revocation budget, revocationBudgetSeconds \(5 s\)/,
     );
   });
 

@@ -19,7 +19,7 @@ function synth(role: 'primary' | 'replica' = 'primary'): Template {
     role,
     replicaRegions: ['us-east-2', 'us-west-2'],
     tableName: 'hybrid-auth-sessions',
-    lifetimes: LIFETIMES,
+    ...LIFETIMES,
   });
   const common = {
     tableName: 'hybrid-auth-sessions',
@@ -179,9 +179,9 @@ describe('SigningKeys', () => {
           name: 'x',
           role: 'primary',
           tableName: 't',
-          lifetimes: LIFETIMES,
+          ...LIFETIMES,
           rotationInterval: Duration.days(400),
         }),
-    ).toThrow(/rotationInterval must be 1 to 365 days, got 400/);
+    ).toThrow(/^SigningKeys: rotationInterval is 400 days; allowed: whole days from 1 to 365$/);
   });
 });

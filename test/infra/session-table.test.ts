@@ -78,7 +78,7 @@ describe('SessionTable', () => {
 
   test('fails on strong consistency without exactly two replica regions', () => {
     expect(() => synth({ consistency: 'strong', replicaRegions: ['us-east-2'] })).toThrow(
-      /exactly two replica regions besides the stack's, got 1/,
+      /^SessionTable: replicaRegions is \["us-east-2"\]; allowed: with consistency 'strong' \(MRSC\), exactly two regions besides the stack's$/,
     );
   });
 
