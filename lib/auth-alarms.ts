@@ -23,6 +23,7 @@ import {
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { LOG_MESSAGES } from '../lambda/adapters/logger';
 import { METRICS_NAMESPACE } from '../lambda/adapters/metrics';
 import { AuthDashboard } from './auth-dashboard';
 import { AUTH_METRIC_NAMES, AuthMetrics, METRIC_PERIOD } from './auth-metrics';
@@ -282,7 +283,7 @@ export class AuthAlarms extends Construct {
     });
     new MetricFilter(this, 'AuthorizerDecisionsFilter', {
       logGroup: props.authorizerLogGroup,
-      filterPattern: FilterPattern.stringValue('$.message', '=', 'authorizer decision'),
+      filterPattern: FilterPattern.stringValue('$.message', '=', LOG_MESSAGES.authorizerDecision),
       metricNamespace: METRICS_NAMESPACE,
       metricName: AUTH_METRIC_NAMES.authorizerDecisions,
       metricValue: '1',
@@ -303,7 +304,7 @@ export class AuthAlarms extends Construct {
 
     // --- Authorizer ----------------------------------------------------------------------------------------
     // Lambda Errors also counts every deliberate throw: API Gateway's 'Unauthorized' (401) and the dependency
-    // failure (503), each preceded by a decision line (lambda/authorizer/authorizer.ts). What remains is the
+    // failure (503), each preceded by a decision line (lambda/authorizer/handler.ts). What remains is the
     // failures that never decided. 2 of 3 periods, because the log-derived counts can trail the Lambda metric.
     alarm('AuthorizerErrors', {
       metric: new MathExpression({
@@ -494,7 +495,10 @@ interface AlarmOptions {
 
 /** `{ $.message = "issuer request" && ... }`: one issuer request line matching every condition. */
 function issuerRequestPattern(...conditions: JsonPattern[]): IFilterPattern {
-  return FilterPattern.all(FilterPattern.stringValue('$.message', '=', 'issuer request'), ...conditions);
+  return FilterPattern.all(
+    FilterPattern.stringValue('$.message', '=', LOG_MESSAGES.issuerRequest),
+    ...conditions,
+  );
 }
 
 /**

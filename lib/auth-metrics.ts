@@ -3,21 +3,13 @@ import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
 import { type IMetric, Metric, Stats } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2, Operation } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { METRICS_NAMESPACE } from '../lambda/adapters/metrics';
+import { METRIC_NAMES, METRICS_NAMESPACE } from '../lambda/adapters/metrics';
 
-/** Names of the custom metrics the platform publishes or derives from its logs (namespace `HybridAuth`). */
-export const AUTH_METRIC_NAMES = {
-  /** EMF, issuer (on each key-set load) and rotation function (after each rotation); Seconds, no dimensions. */
-  signingKeyAge: 'SigningKeyAgeSeconds',
-  /** EMF, issuer, one per detected reuse; Count, no dimensions. */
-  refreshTokenReuse: 'RefreshTokenReuse',
-  /** Metric filter on the issuer log: `POST /auth/login` answered 401. */
-  loginFailures: 'LoginFailures',
-  /** Metric filter on the issuer log: any response with status >= 500. */
-  issuerServerErrors: 'IssuerServerErrors',
-  /** Metric filter on the authorizer log: one per decision line, dimension `Decision` (allow/deny/unauthorized/error). */
-  authorizerDecisions: 'AuthorizerDecisions',
-} as const;
+/**
+ * Names of the custom metrics the platform publishes or derives from its logs (namespace `HybridAuth`),
+ * declared with the code that publishes them (lambda/adapters/metrics.ts).
+ */
+export const AUTH_METRIC_NAMES = METRIC_NAMES;
 
 /** The `Decision` dimension of the authorizer decision metric: the `decision` of a decision log line. */
 export type AuthorizerDecision = 'allow' | 'deny' | 'unauthorized' | 'error';

@@ -1,6 +1,7 @@
 import { Duration, Token } from 'aws-cdk-lib';
-import type { ClientConfig } from '../lambda/core/clients';
+import { type ClientConfig, DEFAULT_CLIENTS } from '../lambda/core/clients';
 import type { SigningAlg } from '../lambda/core/keys';
+import { SETTINGS, type SettingName } from '../lambda/settings';
 import { WAF_RATE_LIMIT_RANGE } from './auth-web-acl';
 import {
   DescribedValue,
@@ -68,21 +69,18 @@ export const DEFAULT_CONFIG: HybridAuthConfig = {
   consistency: 'eventual',
   signingAlg: 'ES256',
   audience: 'hybrid-auth-api',
-  accessTokenTtl: Duration.minutes(5),
-  clockSkew: Duration.seconds(30),
-  sessionIdleTimeout: Duration.days(1),
-  sessionAbsoluteLifetime: Duration.days(7),
-  refreshGrace: Duration.seconds(10),
+  accessTokenTtl: Duration.seconds(SETTINGS.accessTokenTtlSeconds.default),
+  clockSkew: Duration.seconds(SETTINGS.clockSkewSeconds.default),
+  sessionIdleTimeout: Duration.seconds(SETTINGS.sessionIdleTimeoutSeconds.default),
+  sessionAbsoluteLifetime: Duration.seconds(SETTINGS.sessionAbsoluteLifetimeSeconds.default),
+  refreshGrace: Duration.seconds(SETTINGS.refreshGraceSeconds.default),
   keyRotationInterval: Duration.days(30),
-  issuerKeyCacheTtl: Duration.minutes(5),
+  issuerKeyCacheTtl: Duration.seconds(SETTINGS.issuerKeyCacheTtlSeconds.default),
   revocationBudget: Duration.seconds(5),
   authorizerCacheTtl: Duration.seconds(2),
-  sessionCacheTtl: Duration.seconds(1),
+  sessionCacheTtl: Duration.seconds(SETTINGS.sessionCacheTtlSeconds.default),
   expectedReplicationLag: Duration.seconds(2),
-  clients: [
-    { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [] },
-    { clientId: 'native', refreshTokenDelivery: 'body' },
-  ],
+  clients: DEFAULT_CLIENTS,
   wafLoginLimit: 100,
   wafAuthLimit: 1000,
   throttlingRateLimit: 500,
@@ -125,6 +123,12 @@ function seconds(
   return Duration.seconds(
     integer(raw, key, fallback.toSeconds(), { min, max }, 'an integer number of seconds'),
   );
+}
+
+/** A runtime setting of the functions (lambda/settings.ts): its default and range are the functions' own. */
+function setting(raw: Record<string, unknown>, key: SettingName): Duration {
+  const spec = SETTINGS[key];
+  return seconds(raw, key, Duration.seconds(spec.default), spec.min, spec.max);
 }
 
 function integer(
@@ -229,15 +233,9 @@ export function loadConfig(input: unknown): HybridAuthConfig {
   const audience = raw.audience ?? d.audience;
   if (typeof audience !== 'string' || audience.length === 0 || audience.length > 256)
     fail('audience', audience, 'a string of 1 to 256 characters');
-  const accessTokenTtl = seconds(raw, 'accessTokenTtlSeconds', d.accessTokenTtl, 60, 3600);
-  const sessionIdleTimeout = seconds(raw, 'sessionIdleTimeoutSeconds', d.sessionIdleTimeout, 300, 31_536_000);
-  const sessionAbsoluteLifetime = seconds(
-    raw,
-    'sessionAbsoluteLifetimeSeconds',
-    d.sessionAbsoluteLifetime,
-    3600,
-    31_536_000,
-  );
+  const accessTokenTtl = setting(raw, 'accessTokenTtlSeconds');
+  const sessionIdleTimeout = setting(raw, 'sessionIdleTimeoutSeconds');
+  const sessionAbsoluteLifetime = setting(raw, 'sessionAbsoluteLifetimeSeconds');
   if (sessionIdleTimeout.toSeconds() <= accessTokenTtl.toSeconds()) {
     fail(
       'sessionIdleTimeoutSeconds',
@@ -266,15 +264,15 @@ export function loadConfig(input: unknown): HybridAuthConfig {
     ...(issuerUrl === undefined ? {} : { issuerUrl: issuerUrl as string }),
     audience,
     accessTokenTtl,
-    clockSkew: seconds(raw, 'clockSkewSeconds', d.clockSkew, 0, 300),
+    clockSkew: setting(raw, 'clockSkewSeconds'),
     sessionIdleTimeout,
     sessionAbsoluteLifetime,
-    refreshGrace: seconds(raw, 'refreshGraceSeconds', d.refreshGrace, 0, 60),
+    refreshGrace: setting(raw, 'refreshGraceSeconds'),
     keyRotationInterval: Duration.days(rotationDays),
-    issuerKeyCacheTtl: seconds(raw, 'issuerKeyCacheTtlSeconds', d.issuerKeyCacheTtl, 1, 3600),
+    issuerKeyCacheTtl: setting(raw, 'issuerKeyCacheTtlSeconds'),
     revocationBudget: seconds(raw, 'revocationBudgetSeconds', d.revocationBudget, 1, 3600),
     authorizerCacheTtl: seconds(raw, 'authorizerCacheTtlSeconds', d.authorizerCacheTtl, 0, 3600),
-    sessionCacheTtl: seconds(raw, 'sessionCacheTtlSeconds', d.sessionCacheTtl, 0, 300),
+    sessionCacheTtl: setting(raw, 'sessionCacheTtlSeconds'),
     expectedReplicationLag: seconds(
       raw,
       'expectedReplicationLagSeconds',

@@ -1,4 +1,5 @@
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import { GATEWAY_ERRORS, type GatewayError } from '../lambda/gateway-errors';
 
 /** Headers on every gateway response: an error is never cached, and its type is never sniffed. */
 const ERROR_HEADERS = {
@@ -28,77 +29,59 @@ interface GatewayResponseSpec {
   readonly body: string;
 }
 
+/** A gateway response for one of the answers declared in lambda/gateway-errors.ts. */
+function fromGatewayError(
+  id: string,
+  type: apigateway.ResponseType,
+  answer: GatewayError,
+): GatewayResponseSpec {
+  return {
+    id,
+    type,
+    statusCode: String(answer.status),
+    // Response header values are mapping expressions: a literal value is single-quoted.
+    headers: Object.fromEntries(Object.entries(answer.headers).map(([name, value]) => [name, `'${value}'`])),
+    body: oauthErrorBody(answer.error, answer.description),
+  };
+}
+
 /**
- * Every error API Gateway answers itself, as the local platform and the issuer answer them: an OAuth-style
- * JSON body, `Cache-Control: no-store`, and the right status.
+ * Every error API Gateway answers itself, as the local platform answers them (both from
+ * lambda/gateway-errors.ts): an OAuth-style JSON body, `Cache-Control: no-store`, and the right status.
  */
 const GATEWAY_RESPONSES: readonly GatewayResponseSpec[] = [
-  {
-    // The authorizer threw 'Unauthorized' (bad or missing token, dead session), or the header is missing.
-    id: 'Unauthorized',
-    type: apigateway.ResponseType.UNAUTHORIZED,
-    statusCode: '401',
-    headers: { 'WWW-Authenticate': `'Bearer error="invalid_token"'` },
-    body: oauthErrorBody('invalid_token', 'the access token is missing or invalid'),
-  },
-  {
-    // The authorizer's policy denies the route.
-    id: 'AccessDenied',
-    type: apigateway.ResponseType.ACCESS_DENIED,
-    statusCode: '403',
-    headers: { 'WWW-Authenticate': `'Bearer error="insufficient_scope"'` },
-    body: oauthErrorBody('insufficient_scope', 'the token does not allow this route'),
-  },
-  {
-    // The authorizer threw anything else (its session store is unavailable): closed and loud, but retryable.
-    id: 'AuthorizerFailure',
-    type: apigateway.ResponseType.AUTHORIZER_FAILURE,
-    statusCode: '503',
-    headers: { 'Retry-After': "'1'" },
-    body: oauthErrorBody('temporarily_unavailable', 'the authorizer could not decide'),
-  },
-  {
-    // API Gateway could not invoke the authorizer, or it answered something that is not a policy.
-    id: 'AuthorizerConfigurationError',
-    type: apigateway.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
-    statusCode: '503',
-    headers: { 'Retry-After': "'1'" },
-    body: oauthErrorBody('temporarily_unavailable', 'the authorizer could not decide'),
-  },
-  {
-    id: 'Throttled',
-    type: apigateway.ResponseType.THROTTLED,
-    statusCode: '429',
-    headers: { 'Retry-After': "'1'" },
-    body: oauthErrorBody('too_many_requests', 'too many requests, try again shortly'),
-  },
-  {
-    id: 'BadRequestBody',
-    type: apigateway.ResponseType.BAD_REQUEST_BODY,
-    statusCode: '400',
-    body: oauthErrorBody('invalid_request', 'the request body is invalid'),
-  },
-  {
-    id: 'BadRequestParameters',
-    type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
-    statusCode: '400',
-    body: oauthErrorBody('invalid_request', 'a required request parameter is missing'),
-  },
-  {
-    // API Gateway's answer to a path or a method no resource declares (its message: "Missing Authentication
-    // Token"). The local platform answers 405 for a known path with another method; this answers 404.
-    id: 'MissingAuthenticationToken',
-    type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-    statusCode: '404',
-    body: oauthErrorBody('not_found', 'no such route'),
-  },
-  {
-    // AWS WAF blocked the request (a managed rule group). The rate-based rules answer 429 themselves.
-    id: 'WafFiltered',
-    type: apigateway.ResponseType.WAF_FILTERED,
-    statusCode: '403',
-    body: oauthErrorBody('access_denied', 'the request was blocked'),
-  },
+  // The authorizer threw 'Unauthorized' (bad or missing token, dead session), or the header is missing.
+  fromGatewayError('Unauthorized', apigateway.ResponseType.UNAUTHORIZED, GATEWAY_ERRORS.unauthorized),
+  // The authorizer's policy denies the route.
+  fromGatewayError('AccessDenied', apigateway.ResponseType.ACCESS_DENIED, GATEWAY_ERRORS.accessDenied),
+  // The authorizer threw anything else (its session store is unavailable): closed and loud, but retryable.
+  fromGatewayError(
+    'AuthorizerFailure',
+    apigateway.ResponseType.AUTHORIZER_FAILURE,
+    GATEWAY_ERRORS.authorizerFailure,
+  ),
+  // API Gateway could not invoke the authorizer, or it answered something that is not a policy.
+  fromGatewayError(
+    'AuthorizerConfigurationError',
+    apigateway.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
+    GATEWAY_ERRORS.authorizerFailure,
+  ),
+  fromGatewayError('Throttled', apigateway.ResponseType.THROTTLED, GATEWAY_ERRORS.throttled),
+  fromGatewayError('BadRequestBody', apigateway.ResponseType.BAD_REQUEST_BODY, GATEWAY_ERRORS.badRequestBody),
+  fromGatewayError(
+    'BadRequestParameters',
+    apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
+    GATEWAY_ERRORS.badRequestParameters,
+  ),
+  // API Gateway's answer to a path or a method no resource declares (its message: "Missing Authentication
+  // Token"). The local platform answers 405 for a known path with another method; this answers 404.
+  fromGatewayError(
+    'MissingAuthenticationToken',
+    apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    GATEWAY_ERRORS.notFound,
+  ),
+  // AWS WAF blocked the request (a managed rule group). The rate-based rules answer 429 themselves.
+  fromGatewayError('WafFiltered', apigateway.ResponseType.WAF_FILTERED, GATEWAY_ERRORS.wafFiltered),
   {
     // Every other 4XX keeps its status (413, 415, ...) and gets a JSON body.
     id: 'Default4XX',

@@ -3,8 +3,10 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { type CfnSecret, type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { LEADING_KEYS } from '../lambda/adapters/table-schema';
 import { UNINITIALIZED_SECRET } from '../lambda/core/key-set-format';
 import type { SigningAlg } from '../lambda/core/keys';
+import { SETTINGS } from '../lambda/settings';
 import { PlatformFunction } from './platform-function';
 import { InvalidValueError, requireDuration } from './validation';
 
@@ -139,10 +141,10 @@ export class SigningKeys extends Construct {
       environment: {
         TABLE_NAME: tableName,
         SIGNING_ALG: lifetimes.signingAlg,
-        ACCESS_TOKEN_TTL_SECONDS: String(lifetimes.accessTokenTtl.toSeconds()),
-        CLOCK_SKEW_SECONDS: String(lifetimes.clockSkew.toSeconds()),
-        KEY_CACHE_TTL_SECONDS: String(lifetimes.issuerKeyCacheTtl.toSeconds()),
-        SESSION_ABSOLUTE_LIFETIME_SECONDS: String(lifetimes.sessionAbsoluteLifetime.toSeconds()),
+        [SETTINGS.accessTokenTtlSeconds.env]: String(lifetimes.accessTokenTtl.toSeconds()),
+        [SETTINGS.clockSkewSeconds.env]: String(lifetimes.clockSkew.toSeconds()),
+        [SETTINGS.issuerKeyCacheTtlSeconds.env]: String(lifetimes.issuerKeyCacheTtl.toSeconds()),
+        [SETTINGS.sessionAbsoluteLifetimeSeconds.env]: String(lifetimes.sessionAbsoluteLifetime.toSeconds()),
       },
     });
     // Only the JWKS item: the rotation function can neither read sessions nor users.
@@ -150,7 +152,7 @@ export class SigningKeys extends Construct {
       new PolicyStatement({
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
         resources: [tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['JWKS'] } },
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [LEADING_KEYS.jwks] } },
       }),
     );
     // Grants the four rotation calls on the secret and the use of its key.

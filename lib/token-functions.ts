@@ -1,8 +1,9 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
+import { LEADING_KEYS, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 import type { ClientConfig } from '../lambda/core/clients';
+import { SETTINGS } from '../lambda/settings';
 import { PlatformFunction } from './platform-function';
 import type { SigningKeys } from './signing-keys';
 
@@ -55,9 +56,9 @@ export class TokenAuthorizer extends Construct {
         TABLE_NAME: props.tableName,
         ...(props.issuer === undefined ? {} : { ISSUER: props.issuer }),
         AUDIENCE: props.audience,
-        ACCESS_TOKEN_TTL_SECONDS: String(props.accessTokenTtl.toSeconds()),
-        CLOCK_SKEW_SECONDS: String(props.clockSkew.toSeconds()),
-        SESSION_CACHE_TTL_SECONDS: String(props.sessionCacheTtl.toSeconds()),
+        [SETTINGS.accessTokenTtlSeconds.env]: String(props.accessTokenTtl.toSeconds()),
+        [SETTINGS.clockSkewSeconds.env]: String(props.clockSkew.toSeconds()),
+        [SETTINGS.sessionCacheTtlSeconds.env]: String(props.sessionCacheTtl.toSeconds()),
         CONSISTENT_READ: String(props.consistentRead ?? false),
       },
     });
@@ -65,7 +66,9 @@ export class TokenAuthorizer extends Construct {
       new PolicyStatement({
         actions: ['dynamodb:GetItem'],
         resources: [tableArns(this, props.tableName).table],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'JWKS'] } },
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.jwks] },
+        },
       }),
     );
   }
@@ -105,11 +108,11 @@ export class TokenIssuer extends Construct {
         AUDIENCE: props.audience,
         SIGNING_KEYS_SECRET_ID: props.signingKeys.secret.secretName,
         CLIENTS: JSON.stringify(props.clients),
-        ACCESS_TOKEN_TTL_SECONDS: String(props.accessTokenTtl.toSeconds()),
-        SESSION_IDLE_TIMEOUT_SECONDS: String(props.sessionIdleTimeout.toSeconds()),
-        SESSION_ABSOLUTE_LIFETIME_SECONDS: String(props.sessionAbsoluteLifetime.toSeconds()),
-        REFRESH_GRACE_SECONDS: String(props.refreshGrace.toSeconds()),
-        KEY_CACHE_TTL_SECONDS: String(props.issuerKeyCacheTtl.toSeconds()),
+        [SETTINGS.accessTokenTtlSeconds.env]: String(props.accessTokenTtl.toSeconds()),
+        [SETTINGS.sessionIdleTimeoutSeconds.env]: String(props.sessionIdleTimeout.toSeconds()),
+        [SETTINGS.sessionAbsoluteLifetimeSeconds.env]: String(props.sessionAbsoluteLifetime.toSeconds()),
+        [SETTINGS.refreshGraceSeconds.env]: String(props.refreshGrace.toSeconds()),
+        [SETTINGS.issuerKeyCacheTtlSeconds.env]: String(props.issuerKeyCacheTtl.toSeconds()),
       },
     });
     const arns = tableArns(this, props.tableName);
@@ -118,7 +121,14 @@ export class TokenIssuer extends Construct {
         actions: ['dynamodb:GetItem'],
         resources: [arns.table],
         conditions: {
-          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'USER#*', 'LOGIN#*', 'JWKS'] },
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [
+              LEADING_KEYS.sessions,
+              LEADING_KEYS.users,
+              LEADING_KEYS.loginThrottles,
+              LEADING_KEYS.jwks,
+            ],
+          },
         },
       }),
     );
@@ -127,7 +137,11 @@ export class TokenIssuer extends Construct {
       new PolicyStatement({
         actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [arns.table],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'LOGIN#*'] } },
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.loginThrottles],
+          },
+        },
       }),
     );
     this.function.addToRolePolicy(

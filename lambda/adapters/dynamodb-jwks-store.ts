@@ -1,9 +1,6 @@
 import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { PublicJwks } from '../core/keys';
-import { TABLE_SCHEMA } from './table-schema';
-
-/** Partition key of the published JWKS item. */
-export const JWKS_ITEM_KEY = 'JWKS';
+import { JWKS_ITEM_KEY, TABLE_SCHEMA } from './table-schema';
 
 /**
  * The published public JWKS: one item in the session table, written by the rotation function (or the local

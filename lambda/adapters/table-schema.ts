@@ -17,3 +17,17 @@ export const KEY_PREFIX = {
   user: 'USER#',
   loginThrottle: 'LOGIN#',
 } as const;
+
+/** The key of the one published-JWKS item. */
+export const JWKS_ITEM_KEY = 'JWKS';
+
+/**
+ * `dynamodb:LeadingKeys` patterns for IAM conditions (`ForAllValues:StringLike`): every item of a type, or
+ * the JWKS item. The CDK grants least privilege with these, so a renamed prefix cannot leave a stale grant.
+ */
+export const LEADING_KEYS = {
+  sessions: `${KEY_PREFIX.session}*`,
+  users: `${KEY_PREFIX.user}*`,
+  loginThrottles: `${KEY_PREFIX.loginThrottle}*`,
+  jwks: JWKS_ITEM_KEY,
+} as const;

@@ -1,3 +1,5 @@
+import type { Duration } from 'aws-cdk-lib';
+import { SETTINGS } from '../../lambda/settings';
 import { checkRevocationBudget, DEFAULT_CONFIG, loadConfig } from '../../lib/config';
 
 describe('loadConfig', () => {
@@ -102,5 +104,39 @@ describe('revocation budget', () => {
 
   test('holds for the defaults', () => {
     expect(() => checkRevocationBudget(DEFAULT_CONFIG)).not.toThrow();
+  });
+});
+
+describe('the runtime settings the functions read (lambda/settings.ts)', () => {
+  /** The configuration field each runtime setting becomes (`accessTokenTtlSeconds` -> `accessTokenTtl`). */
+  const field = (name: string) => name.replace(/Seconds$/, '') as keyof typeof DEFAULT_CONFIG;
+  const configured = Object.entries(SETTINGS).filter(([name]) => field(name) in DEFAULT_CONFIG);
+
+  test('cover every duration the configuration hands a function', () => {
+    expect(configured.map(([name]) => name).sort()).toEqual(
+      [
+        'accessTokenTtlSeconds',
+        'clockSkewSeconds',
+        'issuerKeyCacheTtlSeconds',
+        'refreshGraceSeconds',
+        'sessionAbsoluteLifetimeSeconds',
+        'sessionCacheTtlSeconds',
+        'sessionIdleTimeoutSeconds',
+      ].sort(),
+    );
+  });
+
+  test.each(configured)('%s defaults to what the functions default to', (name, spec) => {
+    expect((loadConfig({})[field(name)] as Duration).toSeconds()).toBe(spec.default);
+  });
+
+  test.each(configured)('fails on %s outside the range the functions accept', (name, spec) => {
+    for (const value of [spec.min - 1, spec.max + 1]) {
+      expect(() => loadConfig({ [name]: value })).toThrow(
+        new RegExp(
+          `${name} is ${value}; allowed: an integer number of seconds from ${spec.min} to ${spec.max}`,
+        ),
+      );
+    }
   });
 });
