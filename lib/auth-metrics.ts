@@ -3,7 +3,7 @@ import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
 import { type IMetric, Metric, Stats } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2, Operation } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { METRIC_NAMES, METRICS_NAMESPACE } from '../lambda/adapters/metrics';
+import { METRIC_NAMES, METRICS_NAMESPACE, SERVICES } from '../lambda/adapters/metrics';
 
 /**
  * Names of the custom metrics the platform publishes or derives from its logs (namespace `HybridAuth`),
@@ -106,8 +106,11 @@ export class AuthMetrics {
     this.issuerErrors = issuerFunction.metricErrors(sum);
     this.issuerServerErrors = custom(AUTH_METRIC_NAMES.issuerServerErrors, Stats.SUM, METRIC_PERIOD);
     this.loginFailures = custom(AUTH_METRIC_NAMES.loginFailures, Stats.SUM, METRIC_PERIOD);
-    this.refreshTokenReuse = custom(AUTH_METRIC_NAMES.refreshTokenReuse, Stats.SUM, METRIC_PERIOD);
-    this.signingKeyAge = custom(AUTH_METRIC_NAMES.signingKeyAge, Stats.MAXIMUM, Duration.hours(1));
+    // Published in EMF by the issuer through Powertools, whose `service` dimension names the function. Every
+    // region's issuer publishes the key age on each key-set load, so it is the series that never goes quiet.
+    const issuer = { service: SERVICES.issuer };
+    this.refreshTokenReuse = custom(AUTH_METRIC_NAMES.refreshTokenReuse, Stats.SUM, METRIC_PERIOD, issuer);
+    this.signingKeyAge = custom(AUTH_METRIC_NAMES.signingKeyAge, Stats.MAXIMUM, Duration.hours(1), issuer);
     if (sources.rotationFunction !== undefined) {
       this.rotationErrors = sources.rotationFunction.metricErrors(sum);
     }

@@ -1,3 +1,7 @@
+import type { LogItem } from '@aws-lambda-powertools/logger';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+
 /** A structured log field value: no nested objects, so nothing (an event, a header) is logged wholesale. */
 export type LogValue = string | number | boolean | null | undefined;
 
@@ -19,29 +23,56 @@ export interface Logger {
   info(message: string, fields?: Readonly<Record<string, LogValue>>): void;
   warn(message: string, fields?: Readonly<Record<string, LogValue>>): void;
   error(message: string, fields?: Readonly<Record<string, LogValue>>): void;
+  /**
+   * Adds the invocation's facts to every line until the next call: the Lambda context (`function_request_id`,
+   * `cold_start`, ...) and the API Gateway request id as `correlation_id`, so a line finds its request.
+   */
+  forRequest(context: Context | undefined, correlationId: string | undefined): void;
 }
 
 /** Field names that never reach a log line, whatever a caller passes. */
 const REDACTED = /token|secret|password|authorization|cookie|^d$|key$/i;
 
+/** Powertools' logger with its output sent to `write` (one JSON line per call) instead of stdout. */
+class LineLogger extends PowertoolsLogger {
+  public constructor(
+    serviceName: string,
+    private readonly write: (line: string) => void,
+  ) {
+    super({ serviceName });
+  }
+
+  protected override printLog(_logLevel: number, log: LogItem): void {
+    this.write(JSON.stringify(log.getAttributes()));
+  }
+}
+
 /**
- * The one logger of the runtime code: JSON lines on stdout (CloudWatch Logs in Lambda), flat fields only,
- * with a last-line defence that drops any field whose name suggests a credential.
+ * The one logger of the runtime code, on Powertools for AWS Lambda's Logger: JSON lines with `level`,
+ * `message`, `timestamp`, `service` and the caller's flat fields as top-level keys (what Logs Insights and
+ * the metric filters read), the level from `POWERTOOLS_LOG_LEVEL` (default INFO). Flat fields only, with a
+ * last-line defence that redacts any field whose name suggests a credential.
+ *
+ * @param write where lines go. @default stdout, through Powertools (CloudWatch Logs in Lambda)
  */
-export function createLogger(
-  service: string,
-  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-): Logger {
-  const log = (level: string, message: string, fields: Readonly<Record<string, LogValue>> = {}) => {
-    const line: Record<string, LogValue> = { level, service, message, time: new Date().toISOString() };
+export function createLogger(service: string, write?: (line: string) => void): Logger {
+  const logger =
+    write === undefined ? new PowertoolsLogger({ serviceName: service }) : new LineLogger(service, write);
+  const clean = (fields: Readonly<Record<string, LogValue>> = {}) => {
+    const kept: Record<string, string | number | boolean | null> = {};
     for (const [name, value] of Object.entries(fields)) {
-      if (value !== undefined) line[name] = REDACTED.test(name) ? '[redacted]' : value;
+      if (value !== undefined) kept[name] = REDACTED.test(name) ? '[redacted]' : value;
     }
-    write(JSON.stringify(line));
+    return kept;
   };
   return {
-    info: (message, fields) => log('info', message, fields),
-    warn: (message, fields) => log('warn', message, fields),
-    error: (message, fields) => log('error', message, fields),
+    info: (message, fields) => logger.info(message, clean(fields)),
+    warn: (message, fields) => logger.warn(message, clean(fields)),
+    error: (message, fields) => logger.error(message, clean(fields)),
+    forRequest: (context, correlationId) => {
+      logger.resetKeys();
+      if (context !== undefined) logger.addContext(context);
+      if (correlationId !== undefined) logger.setCorrelationId(correlationId);
+    },
   };
 }

@@ -1,17 +1,31 @@
+import { Metrics, MetricUnit as PowertoolsUnit } from '@aws-lambda-powertools/metrics';
+
 /** A CloudWatch metric unit this platform uses. */
 export type MetricUnit = 'Seconds' | 'Milliseconds' | 'Count';
 
+const POWERTOOLS_UNITS = {
+  Seconds: PowertoolsUnit.Seconds,
+  Milliseconds: PowertoolsUnit.Milliseconds,
+  Count: PowertoolsUnit.Count,
+} as const;
+
 /** The CloudWatch namespace of every metric the platform publishes. */
 export const METRICS_NAMESPACE = 'HybridAuth';
+
+/**
+ * The Powertools `service` of each function: the `service` key of its log lines and the `service` dimension
+ * of the metrics it publishes (alarms select by it).
+ */
+export const SERVICES = { issuer: 'issuer', authorizer: 'authorizer', rotation: 'rotation' } as const;
 
 /**
  * The name of every custom metric in {@link METRICS_NAMESPACE}: those the functions publish in Embedded
  * Metric Format, and those the alarms derive from log lines with metric filters (lib/auth-alarms.ts).
  */
 export const METRIC_NAMES = {
-  /** EMF, issuer (on each key-set load) and rotation function (after each rotation); Seconds, no dimensions. */
+  /** EMF, issuer (on each key-set load) and rotation function (after each rotation); Seconds, dimension `service`. */
   signingKeyAge: 'SigningKeyAgeSeconds',
-  /** EMF, issuer, one per detected reuse; Count, no dimensions. */
+  /** EMF, issuer, one per detected reuse; Count, dimension `service`. */
   refreshTokenReuse: 'RefreshTokenReuse',
   /** Metric filter on the issuer log: `POST /auth/login` answered 401. */
   loginFailures: 'LoginFailures',
@@ -21,31 +35,24 @@ export const METRIC_NAMES = {
   authorizerDecisions: 'AuthorizerDecisions',
 } as const;
 
+/** Publishes one metric now. */
+export type MetricEmitter = (name: string, value: number, unit: MetricUnit) => void;
+
 /**
- * Publishes one metric in CloudWatch Embedded Metric Format: a JSON line on stdout that CloudWatch Logs
- * turns into a metric, with no API call and no extra latency. Dimensions are flat strings.
+ * Metrics on Powertools for AWS Lambda's Metrics: CloudWatch Embedded Metric Format, one JSON line per metric
+ * published at once (no API call, no extra latency), validated by Powertools (names, units, values), in
+ * {@link METRICS_NAMESPACE} with the Powertools `service` dimension (the function: `issuer`, `rotation`).
+ *
+ * @param write where the EMF lines go. @default stdout, which CloudWatch Logs turns into metrics in Lambda
  */
-export function emitMetric(
-  name: string,
-  value: number,
-  unit: MetricUnit,
-  dimensions: Readonly<Record<string, string>> = {},
+export function createMetrics(
+  service: string,
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-): void {
-  write(
-    JSON.stringify({
-      _aws: {
-        Timestamp: Date.now(),
-        CloudWatchMetrics: [
-          {
-            Namespace: METRICS_NAMESPACE,
-            Dimensions: [Object.keys(dimensions)],
-            Metrics: [{ Name: name, Unit: unit }],
-          },
-        ],
-      },
-      ...dimensions,
-      [name]: value,
-    }),
-  );
+): MetricEmitter {
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: service });
+  return (name, value, unit) => {
+    metrics.addMetric(name, POWERTOOLS_UNITS[unit], value);
+    write(JSON.stringify(metrics.serializeMetrics()));
+    metrics.clearMetrics();
+  };
 }

@@ -1,4 +1,4 @@
-import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import type { Env } from '../adapters/env';
 import type { Logger } from '../adapters/logger';
 import { AccessTokenVerifier } from '../core/access-token';
@@ -59,7 +59,7 @@ export function authorizerSettingsFromEnv(env: Env): AuthorizerSettings {
 export function createAuthorizer(
   settings: AuthorizerSettings,
   adapters: AuthorizerAdapters,
-): (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult> {
+): (event: APIGatewayRequestAuthorizerEvent, context?: Context) => Promise<APIGatewayAuthorizerResult> {
   const { logger } = adapters;
   const clock = adapters.clock ?? Date.now;
   validateRouteTable(adapters.routes);

@@ -1,4 +1,4 @@
-import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import type { Authorizer } from '../core/authorizer';
 import type { HttpMethod } from '../core/route-matching';
@@ -33,8 +33,9 @@ export interface AuthorizerContext {
  */
 export function createAuthorizerHandler(
   deps: AuthorizerHandlerDeps,
-): (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult> {
-  return async (event) => {
+): (event: APIGatewayRequestAuthorizerEvent, context?: Context) => Promise<APIGatewayAuthorizerResult> {
+  return async (event, lambdaContext) => {
+    deps.logger.forRequest(lambdaContext, event.requestContext?.requestId);
     const started = performance.now();
     const arn = parseMethodArn(event.methodArn);
     const method = HTTP_METHODS.find((candidate) => candidate === event.httpMethod);

@@ -3,6 +3,7 @@ import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
+import { SERVICES } from '../adapters/metrics';
 import { PROTECTED_ROUTES } from '../protected-routes';
 import { authorizerSettingsFromEnv, createAuthorizer } from './create-authorizer';
 
@@ -18,5 +19,5 @@ export const handler = createAuthorizer(authorizerSettingsFromEnv(env), {
   sessions: new DynamoDbSessionStore({ client, tableName }),
   loadPublicJwks: () => new DynamoDbJwksStore(client, tableName).load(),
   routes: PROTECTED_ROUTES,
-  logger: createLogger('authorizer'),
+  logger: createLogger(SERVICES.authorizer),
 });

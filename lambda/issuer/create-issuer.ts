@@ -1,7 +1,7 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Env } from '../adapters/env';
 import { LOG_MESSAGES, type Logger } from '../adapters/logger';
-import { emitMetric, METRIC_NAMES } from '../adapters/metrics';
+import { createMetrics, METRIC_NAMES, SERVICES } from '../adapters/metrics';
 import { AccessTokenVerifier } from '../core/access-token';
 import { BearerAuthenticator } from '../core/bearer-authenticator';
 import { type ClientConfig, ClientRegistry } from '../core/clients';
@@ -69,11 +69,10 @@ export function issuerSettingsFromEnv(env: Env): IssuerSettings {
 export function createIssuer(
   settings: IssuerSettings,
   adapters: IssuerAdapters,
-): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+): (event: APIGatewayProxyEvent, context?: Context) => Promise<APIGatewayProxyResult> {
   const { logger } = adapters;
   const clock = adapters.clock ?? Date.now;
-  const metric = (name: string, value: number, unit: 'Seconds' | 'Count') =>
-    emitMetric(name, value, unit, {}, adapters.writeMetric);
+  const metric = createMetrics(SERVICES.issuer, adapters.writeMetric);
   const profile = {
     issuer: settings.issuer,
     audience: settings.audience,

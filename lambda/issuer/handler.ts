@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import type { BearerAuthenticator } from '../core/bearer-authenticator';
 import type { ClientConfig, ClientRegistry, RefreshTokenDelivery } from '../core/clients';
@@ -41,7 +41,7 @@ type Route = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
  */
 export function createIssuerHandler(
   deps: IssuerDeps,
-): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+): (event: APIGatewayProxyEvent, context?: Context) => Promise<APIGatewayProxyResult> {
   const routes: Record<string, Route> = {
     'POST /auth/login': (event) => login(deps, event),
     'POST /auth/token': (event) => token(deps, event),
@@ -74,7 +74,8 @@ export function createIssuerHandler(
     allowedMethods.set(resource, [...(allowedMethods.get(resource) ?? []), method]);
   }
 
-  return async (event) => {
+  return async (event, context) => {
+    deps.logger.forRequest(context, event.requestContext?.requestId);
     const started = Date.now();
     const key = `${event.httpMethod} ${event.resource}`;
     let result: APIGatewayProxyResult;

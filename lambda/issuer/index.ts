@@ -5,6 +5,7 @@ import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../adapters/dynamodb-user-store';
 import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
+import { SERVICES } from '../adapters/metrics';
 import { secretsManagerKeySetLoader } from '../adapters/secrets-manager-key-source';
 import { createIssuer, issuerSettingsFromEnv } from './create-issuer';
 
@@ -20,5 +21,5 @@ export const handler = createIssuer(issuerSettingsFromEnv(env), {
   users: new DynamoDbUserStore({ client: dynamo, tableName }),
   loadKeySet: secretsManagerKeySetLoader(new SecretsManagerClient({}), env.string('SIGNING_KEYS_SECRET_ID')),
   loadPublicJwks: () => jwksStore.load(),
-  logger: createLogger('issuer'),
+  logger: createLogger(SERVICES.issuer),
 });

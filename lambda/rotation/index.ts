@@ -3,13 +3,14 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
-import { emitMetric } from '../adapters/metrics';
+import { createMetrics, SERVICES } from '../adapters/metrics';
 import { SIGNING_ALGS } from '../core/keys';
 import { SETTINGS } from '../settings';
 import { createRotationHandler } from './handler';
 
 // Configuration is read and validated once, at cold start.
 const env = new Env();
+const metric = createMetrics(SERVICES.rotation);
 
 /** The Lambda entry point: the Secrets Manager rotation function, built from the environment. */
 export const handler = createRotationHandler({
@@ -22,6 +23,6 @@ export const handler = createRotationHandler({
     issuerKeyCacheSeconds: env.setting(SETTINGS.issuerKeyCacheTtlSeconds),
     sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   },
-  logger: createLogger('rotation'),
-  metric: (name, value) => emitMetric(name, value, 'Seconds'),
+  logger: createLogger(SERVICES.rotation),
+  metric: (name, value) => metric(name, value, 'Seconds'),
 });

@@ -288,7 +288,7 @@ describe('issuer handler', () => {
       error: 'temporarily_unavailable',
       error_description: 'try again shortly',
     });
-    expect(lines.some((line) => line.includes('"level":"error"'))).toBe(true);
+    expect(lines.map((line) => (JSON.parse(line) as { level?: string }).level)).toContain('ERROR');
     unreachable.destroy();
   });
 

@@ -8,6 +8,7 @@ import { AttributeType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { createMetrics, METRIC_NAMES, type MetricUnit, SERVICES } from '../../lambda/adapters/metrics';
 import { AuthAlarms, type AuthAlarmsProps } from '../../lib/auth-alarms';
 
 type Overrides = Partial<AuthAlarmsProps> & {
@@ -214,6 +215,7 @@ describe('AuthAlarms', () => {
       defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'HybridAuth',
         MetricName: 'RefreshTokenReuse',
+        Dimensions: [{ Name: 'service', Value: 'issuer' }],
         Statistic: 'Sum',
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -277,11 +279,45 @@ describe('AuthAlarms', () => {
     });
   });
 
+  describe('the series the functions publish', () => {
+    /** The metric an EMF line of the issuer's metrics adapter defines, as CloudWatch reads it. */
+    function published(name: string, unit: MetricUnit) {
+      const lines: string[] = [];
+      createMetrics(SERVICES.issuer, (line) => lines.push(line))(name, 1, unit);
+      const emf = JSON.parse(lines[0] ?? '{}') as {
+        _aws: {
+          CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[];
+        };
+        [key: string]: unknown;
+      };
+      const [directive] = emf._aws.CloudWatchMetrics;
+      return {
+        Namespace: directive?.Namespace,
+        MetricName: directive?.Metrics[0]?.Name,
+        Dimensions: (directive?.Dimensions[0] ?? []).map((dimension) => ({
+          Name: dimension,
+          Value: emf[dimension],
+        })),
+      };
+    }
+
+    test.each([
+      ['RefreshTokenReuse', METRIC_NAMES.refreshTokenReuse, 'Count'],
+      ['SigningKeyAge', METRIC_NAMES.signingKeyAge, 'Seconds'],
+    ] as const)(
+      'the %s alarm reads the namespace, name and dimensions the issuer publishes',
+      (alarm, name, unit) => {
+        expect(alarmProps(defaults, alarm)).toMatchObject(published(name, unit));
+      },
+    );
+  });
+
   describe('signing key age', () => {
     test('alarms when the maximum age exceeds the rotation interval plus the 2-day grace, in seconds', () => {
       expect(alarmProps(defaults, 'SigningKeyAge')).toMatchObject({
         Namespace: 'HybridAuth',
         MetricName: 'SigningKeyAgeSeconds',
+        Dimensions: [{ Name: 'service', Value: 'issuer' }],
         Statistic: 'Maximum',
         Period: 3600,
         Threshold: 32 * 86_400,
