@@ -1,5 +1,3 @@
-import type { AccessTokenClaims } from '../../lambda/core/access-token';
-import type { SessionRecord } from '../../lambda/core/session';
 import type { Decision, Policy, PolicyContext } from '../../lambda/policies';
 import {
   allOf,
@@ -14,41 +12,14 @@ import {
   requireScope,
   sourceIpAllowList,
 } from '../../lambda/policies';
-import { AUDIENCE, ISSUER } from '../support/fixtures';
-
-const NOW_S = Date.UTC(2026, 10, 27, 12, 0, 0) / 1000;
+import { policyContext } from '../support/policy-context';
 
 /** A verified request: a token with `scope`, its live session, and the request facts given. */
 function context(
   scope = 'items:read',
   request: PolicyContext['request'] = { sourceIp: '10.1.2.3' },
 ): PolicyContext {
-  const claims: AccessTokenClaims = {
-    iss: ISSUER,
-    sub: 'user-1',
-    aud: AUDIENCE,
-    exp: NOW_S + 300,
-    iat: NOW_S,
-    nbf: NOW_S,
-    jti: 'jti-1',
-    sid: 'sid-1',
-    client_id: 'web',
-    scope,
-  };
-  const session: SessionRecord = {
-    sid: 'sid-1',
-    sub: 'user-1',
-    clientId: 'web',
-    scope,
-    createdAt: NOW_S * 1000 - 60_000,
-    lastUsedAt: NOW_S * 1000 - 60_000,
-    absoluteExpiresAt: NOW_S * 1000 + 3_600_000,
-    idleExpiresAt: NOW_S * 1000 + 1_800_000,
-    generation: 0,
-    salt: 'c2FsdHNhbHRzYWx0c2FsdA',
-    rotatedAt: NOW_S * 1000 - 60_000,
-  };
-  return { claims, session, route: { method: 'GET', path: '/api/items/{id}' }, request };
+  return policyContext({ claims: { scope }, route: { method: 'GET', path: '/api/items/{id}' }, request });
 }
 
 const allow = (policy: string, reason: string): Decision => ({ allow: true, policy, reason });

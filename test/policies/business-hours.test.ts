@@ -1,38 +1,12 @@
-import type { AccessTokenClaims } from '../../lambda/core/access-token';
-import type { SessionRecord } from '../../lambda/core/session';
 import type { PolicyContext } from '../../lambda/policies';
 import { allOf, evaluatePolicy, requireScope } from '../../lambda/policies';
 import { businessHours } from '../../lambda/policies/business-hours';
-import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
+import { FrozenClock } from '../support/fixtures';
+import { policyContext } from '../support/policy-context';
 
 /** A verified request by a token with `scope`; the time comes from the policy's clock, not from here. */
 function context(scope = 'reports:read'): PolicyContext {
-  const claims: AccessTokenClaims = {
-    iss: ISSUER,
-    sub: 'user-1',
-    aud: AUDIENCE,
-    exp: 1_795_000_300,
-    iat: 1_795_000_000,
-    nbf: 1_795_000_000,
-    jti: 'jti-1',
-    sid: 'sid-1',
-    client_id: 'web',
-    scope,
-  };
-  const session: SessionRecord = {
-    sid: 'sid-1',
-    sub: 'user-1',
-    clientId: 'web',
-    scope,
-    createdAt: 1_795_000_000_000,
-    lastUsedAt: 1_795_000_000_000,
-    absoluteExpiresAt: 1_795_014_400_000,
-    idleExpiresAt: 1_795_003_600_000,
-    generation: 0,
-    salt: 'c2FsdHNhbHRzYWx0c2FsdA',
-    rotatedAt: 1_795_000_000_000,
-  };
-  return { claims, session, route: { method: 'GET', path: '/api/reports/{id}' }, request: {} };
+  return policyContext({ claims: { scope }, route: { method: 'GET', path: '/api/reports/{id}' } });
 }
 
 /** The policy with its clock frozen at a UTC time; 2026-11-27 is a Friday. */
