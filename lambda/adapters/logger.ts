@@ -16,6 +16,13 @@ export const LOG_MESSAGES = {
   authorizerDecision: 'authorizer decision',
   /** Issuer, one per security event (refresh-token reuse): `type`, `sid`, `sub`, `clientId`, generations. */
   securityEvent: 'security event',
+  /**
+   * Issuer, one per request it cannot serve because it is not ready: `cause` (the signing keys are still the
+   * deployment placeholder or unreadable, or the table is unavailable). Answered 503 with `Retry-After`.
+   */
+  issuerNotReady: 'issuer not ready',
+  /** Rotation function, one per replica region whose copy of the secret it cannot confirm in sync: `region`, `status`. */
+  signingKeysReplicaStale: 'signing keys replica stale',
 } as const;
 
 /** One structured JSON log line per call. */

@@ -1,6 +1,12 @@
 import type { RoutePattern } from '../core/route-matching';
 
 /**
+ * The health route: 200 when this region can serve (its table answers and its signing keys are usable), else
+ * 503. The Route 53 health check of the `domain` option and the local global endpoint call it.
+ */
+export const HEALTH_PATH = '/health';
+
+/**
  * The issuer's public routes (API Gateway resource paths), declared once: the CDK `AuthApi` creates their
  * methods, the local platform routes by them, and the issuer handler answers exactly these.
  */
