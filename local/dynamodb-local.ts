@@ -65,7 +65,16 @@ export function freePort(): Promise<number> {
  * Starts DynamoDB Local in memory (`-inMemory -disableTelemetry`: the package's own wrapper omits the
  * telemetry flag and then tries the network) on a free loopback port and waits until it answers.
  */
-export async function startDynamoDbLocal(options: { readonly port?: number } = {}): Promise<DynamoDbLocal> {
+export async function startDynamoDbLocal(
+  options: {
+    readonly port?: number;
+    /**
+     * One database for every region and access key (`-sharedDb`), instead of one per region and key: what a
+     * global table with no replication lag looks like to functions of several regions.
+     */
+    readonly sharedDb?: boolean;
+  } = {},
+): Promise<DynamoDbLocal> {
   assertJava();
   const { jar, libraryPath } = findJar();
   const port = options.port ?? (await freePort());
@@ -77,6 +86,7 @@ export async function startDynamoDbLocal(options: { readonly port?: number } = {
       jar,
       '-inMemory',
       '-disableTelemetry',
+      ...(options.sharedDb === true ? ['-sharedDb'] : []),
       '-port',
       String(port),
     ],
