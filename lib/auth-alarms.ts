@@ -26,7 +26,7 @@ import { Construct } from 'constructs';
 import { LOG_MESSAGES } from '../lambda/adapters/logger';
 import { METRICS_NAMESPACE } from '../lambda/adapters/metrics';
 import { AuthDashboard } from './auth-dashboard';
-import { AUTH_METRIC_NAMES, AuthMetrics, METRIC_PERIOD } from './auth-metrics';
+import { AUTH_METRIC_NAMES, AuthMetrics, METRIC_PERIOD, sumOfFilled } from './auth-metrics';
 import {
   DescribedValue,
   InvalidValueError,
@@ -54,22 +54,37 @@ export interface AuthAlarmThresholds {
   readonly authorizerP99LatencyMs?: number;
   /** Authorizer `decision: "error"` lines (a session-store failure, answered 503) per 5 minutes. @default 5 */
   readonly authorizerFailures?: number;
-  /** Issuer responses with status >= 500 plus issuer invocation errors (crashes, time-outs) per 5 minutes. @default 1 */
+  /**
+   * Issuer responses with status >= 500 plus issuer invocation errors (crashes, time-outs) per 5 minutes, in
+   * either of the last 2 periods. @default 1
+   */
   readonly issuer5xx?: number;
+  /**
+   * Requests the issuer answered 503 because it was not ready (its signing keys are still the deployment
+   * placeholder or unreadable, or its table is unavailable), per 5 minutes, in each of 3 consecutive periods:
+   * the first rotation after a deployment (up to a minute of 503s) never fires it.
+   * @default 1
+   */
+  readonly issuerNotReady?: number;
   /** API Gateway 5XXError responses per 5 minutes, whatever their source (includes the authorizer's 503s). @default 5 */
   readonly api5xx?: number;
   /** Failed logins (`POST /auth/login` answered 401) per 5 minutes: credential stuffing or a broken client. @default 100 */
   readonly loginFailuresPer5Min?: number;
   /** Detected refresh-token reuses per 5 minutes. Any reuse is a possible token theft. @default 1 */
   readonly refreshTokenReuse?: number;
-  /** Throttled DynamoDB requests on the session table per 5 minutes. @default 1 */
+  /** Throttled DynamoDB requests on the session table per 5 minutes, in either of the last 2 periods. @default 1 */
   readonly dynamoThrottles?: number;
-  /** DynamoDB system errors (HTTP 500s) on the session table per 5 minutes. @default 1 */
+  /** DynamoDB system errors (HTTP 500s) on the session table per 5 minutes, in either of the last 2 periods. @default 1 */
   readonly dynamoSystemErrors?: number;
   /** Average replication latency to each replica, in milliseconds, for 3 consecutive 5-minute periods. @default 10000 */
   readonly replicationLatencyMs?: number;
   /** Rotation function errors per 5 minutes (a failed rotation step; Secrets Manager retries it). @default 1 */
   readonly rotationErrors?: number;
+  /**
+   * Replica regions the rotation function could not confirm in sync after a rotation, per 5 minutes (primary
+   * region only). Any one means that region's issuers may be working from an old key set. @default 1
+   */
+  readonly signingKeysReplicaStale?: number;
   /**
    * How much older than `keyRotationInterval` the signing key may get before the key-age alarm fires (covers
    * the Secrets Manager rotation window and the issuers' key cache).
@@ -87,6 +102,7 @@ export const AUTH_ALARM_DEFAULTS: Readonly<Required<AuthAlarmThresholds>> = {
   authorizerP99LatencyMs: 200,
   authorizerFailures: 5,
   issuer5xx: 1,
+  issuerNotReady: 1,
   api5xx: 5,
   loginFailuresPer5Min: 100,
   refreshTokenReuse: 1,
@@ -94,6 +110,7 @@ export const AUTH_ALARM_DEFAULTS: Readonly<Required<AuthAlarmThresholds>> = {
   dynamoSystemErrors: 1,
   replicationLatencyMs: 10_000,
   rotationErrors: 1,
+  signingKeysReplicaStale: 1,
   signingKeyAgeGrace: Duration.days(2),
   wafBlocksPer5Min: 1000,
 };
@@ -117,12 +134,14 @@ export type AuthAlarmName =
   | 'AuthorizerLatency'
   | 'AuthorizerFailures'
   | 'IssuerServerErrors'
+  | 'IssuerNotReady'
   | 'ApiServerErrors'
   | 'LoginFailures'
   | 'RefreshTokenReuse'
   | 'TableThrottles'
   | 'TableSystemErrors'
   | 'RotationErrors'
+  | 'SigningKeysReplicaStale'
   | 'SigningKeyAge'
   | 'WafBlockedRequests'
   | `ReplicationLatency-${string}`;
@@ -135,10 +154,10 @@ export interface AuthAlarmsProps extends AuthAlarmThresholds {
   readonly authorizerFunction: IFunction;
   /**
    * The Secrets Manager rotation function; it exists only in the primary region, where the secret rotates.
-   * @default none: no rotation alarm
+   * @default none: no rotation-errors and no replica-stale alarm
    */
   readonly rotationFunction?: IFunction;
-  /** The issuer's log group: source of the login-failure and issuer-5xx metric filters. */
+  /** The issuer's log group: source of the login-failure, issuer-5xx and issuer-not-ready metric filters. */
   readonly issuerLogGroup: ILogGroup;
   /** The authorizer's log group: source of the authorizer-decision metric filter. */
   readonly authorizerLogGroup: ILogGroup;
@@ -161,8 +180,9 @@ export interface AuthAlarmsProps extends AuthAlarmThresholds {
   /** The REST API (its `ApiName` dimension). */
   readonly api: RestApiBase;
   /**
-   * The `WebACL` dimension of the regional web ACL's `AWS/WAFV2` metrics: the ACL's CloudWatch metric name
-   * (`visibilityConfig.metricName`), not its ID or ARN.
+   * The `WebACL` dimension of the regional web ACL's `AWS/WAFV2` metrics: the web ACL's name, not its ID or
+   * ARN. `AuthWebAcl` names the web ACL and its metrics with one value ({@link AuthWebAcl.name}, which
+   * `AuthApi.webAclMetricName` is), so the dimension is the same whichever of the two AWS WAF reads it from.
    */
   readonly webAclName: string;
   /** The signing-key rotation interval: the key-age alarm fires at `keyRotationInterval + signingKeyAgeGrace`. */
@@ -281,6 +301,14 @@ export class AuthAlarms extends Construct {
       metricValue: '1',
       unit: Unit.COUNT,
     });
+    new MetricFilter(this, 'IssuerNotReadyFilter', {
+      logGroup: props.issuerLogGroup,
+      filterPattern: FilterPattern.stringValue('$.message', '=', LOG_MESSAGES.issuerNotReady),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: AUTH_METRIC_NAMES.issuerNotReady,
+      metricValue: '1',
+      unit: Unit.COUNT,
+    });
     new MetricFilter(this, 'AuthorizerDecisionsFilter', {
       logGroup: props.authorizerLogGroup,
       filterPattern: FilterPattern.stringValue('$.message', '=', LOG_MESSAGES.authorizerDecision),
@@ -306,9 +334,11 @@ export class AuthAlarms extends Construct {
     // Lambda Errors also counts every deliberate throw: API Gateway's 'Unauthorized' (401) and the dependency
     // failure (503), each preceded by a decision line (lambda/authorizer/handler.ts). What remains is the
     // failures that never decided. 2 of 3 periods, because the log-derived counts can trail the Lambda metric.
+    // Every term is FILLed with 0: a period without a data point in one series still has a value.
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
     alarm('AuthorizerErrors', {
       metric: new MathExpression({
-        expression: 'errors - FILL(unauthorized, 0) - FILL(failures, 0)',
+        expression: 'FILL(errors, 0) - FILL(unauthorized, 0) - FILL(failures, 0)',
         usingMetrics: {
           errors: metrics.authorizerErrors,
           unauthorized: metrics.authorizerDecisions('unauthorized'),
@@ -347,15 +377,26 @@ export class AuthAlarms extends Construct {
 
     // --- Issuer and API ------------------------------------------------------------------------------------
     alarm('IssuerServerErrors', {
-      metric: new MathExpression({
-        expression: 'FILL(responses, 0) + FILL(crashes, 0)',
-        usingMetrics: { responses: metrics.issuerServerErrors, crashes: metrics.issuerErrors },
-        label: 'Issuer 5xx responses and invocation errors',
-        period: METRIC_PERIOD,
-      }),
+      metric: sumOfFilled(
+        { responses: metrics.issuerServerErrors, crashes: metrics.issuerErrors },
+        'Issuer 5xx responses and invocation errors',
+      ),
       threshold: thresholds.issuer5xx,
+      ...ANY_OF_LAST_TWO,
       description:
         'The issuer answered 5xx (DynamoDB or Secrets Manager failed) or crashed, so logins and refreshes fail.',
+    });
+    // The first rotation after a deployment replaces the placeholder keys in up to a minute, and the issuer
+    // answers 503 "not ready" meanwhile: an expected window, which touches at most 2 of the 5-minute periods.
+    // Only 3 consecutive periods with not-ready answers (10 minutes and more) fire; IssuerServerErrors already
+    // reports each 503 at once.
+    alarm('IssuerNotReady', {
+      metric: metrics.issuerNotReady,
+      threshold: thresholds.issuerNotReady,
+      evaluationPeriods: 3,
+      description:
+        'The issuer kept answering 503 because its signing keys or its table were not usable, beyond the first ' +
+        'rotation after a deployment.',
     });
     alarm('ApiServerErrors', {
       metric: metrics.apiServerErrors,
@@ -381,6 +422,7 @@ export class AuthAlarms extends Construct {
     alarm('TableThrottles', {
       metric: metrics.tableThrottles,
       threshold: thresholds.dynamoThrottles,
+      ...ANY_OF_LAST_TWO,
       description:
         'DynamoDB throttled requests to the session table, so the authorizer fails closed and logins and ' +
         'refreshes fail.',
@@ -388,6 +430,7 @@ export class AuthAlarms extends Construct {
     alarm('TableSystemErrors', {
       metric: metrics.tableSystemErrors,
       threshold: thresholds.dynamoSystemErrors,
+      ...ANY_OF_LAST_TWO,
       description: 'DynamoDB answered the session table with system errors (HTTP 500) in this region.',
     });
     for (const receivingRegion of replicaRegions) {
@@ -409,6 +452,15 @@ export class AuthAlarms extends Construct {
         threshold: thresholds.rotationErrors,
         description:
           'A signing-key rotation step failed, and the signing key ages while Secrets Manager retries.',
+      });
+    }
+    if (metrics.signingKeysReplicaStale !== undefined) {
+      alarm('SigningKeysReplicaStale', {
+        metric: metrics.signingKeysReplicaStale,
+        threshold: thresholds.signingKeysReplicaStale,
+        description:
+          "After a rotation, a replica region's copy of the signing keys could not be confirmed in sync, so " +
+          "that region's issuer may be working from an old key set.",
       });
     }
     const keyAgeLimit = props.keyRotationInterval.plus(thresholds.signingKeyAgeGrace);
@@ -477,6 +529,14 @@ export class AuthAlarms extends Construct {
     return topic;
   }
 }
+
+/**
+ * Fire when either of the last 2 periods reaches the threshold. For an alarm on a FILLed expression, where a
+ * late data point would otherwise be replaced by the FILL value and never evaluated: CloudWatch's
+ * documentation of FILL gives "M out of N" as the way around it.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
+ */
+const ANY_OF_LAST_TWO = { evaluationPeriods: 2, datapointsToAlarm: 1 } as const;
 
 /** What one alarm needs; everything else is common to all. */
 interface AlarmOptions {

@@ -31,8 +31,9 @@ export interface AuthDashboardProps {
 
 /**
  * The platform's dashboard for one region: the state of every alarm, then one row per concern (authorizer;
- * issuer, login failures and refresh-token reuse; API and WAF; session table, replication and signing keys),
- * each graph annotated with the threshold of its alarm.
+ * issuer, its not-ready answers, login failures and refresh-token reuse; API and WAF; session table and
+ * replication; signing keys and, where the rotation function runs, replicas of them not in sync), each graph
+ * annotated with the threshold of its alarm.
  *
  * @example
  * new AuthDashboard(this, 'Dashboard', { metrics, alarms: authAlarms.alarms, replicaRegions: ['us-east-2'] });
@@ -94,9 +95,11 @@ function rows(props: AuthDashboardProps): IWidget[][] {
         'Issuer invocations, 5xx, errors',
         [metrics.issuerInvocations, metrics.issuerServerErrors, metrics.issuerErrors],
         pick('IssuerServerErrors'),
+        6,
       ),
-      graph('Login failures (401)', [metrics.loginFailures], pick('LoginFailures')),
-      graph('Refresh-token reuse', [metrics.refreshTokenReuse], pick('RefreshTokenReuse')),
+      graph('Issuer not ready (503)', [metrics.issuerNotReady], pick('IssuerNotReady'), 6),
+      graph('Login failures (401)', [metrics.loginFailures], pick('LoginFailures'), 6),
+      graph('Refresh-token reuse', [metrics.refreshTokenReuse], pick('RefreshTokenReuse'), 6),
     ],
     [
       graph(
@@ -112,26 +115,37 @@ function rows(props: AuthDashboardProps): IWidget[][] {
       ),
     ],
     [
-      graph('Session table throttles', [metrics.tableThrottles], pick('TableThrottles'), 6),
-      graph('Session table system errors', [metrics.tableSystemErrors], pick('TableSystemErrors'), 6),
+      graph('Session table throttles', [metrics.tableThrottles], pick('TableThrottles')),
+      graph('Session table system errors', [metrics.tableSystemErrors], pick('TableSystemErrors')),
       ...(replicationAlarms.length > 0
         ? [
             graph(
               'Replication latency from this region (ms)',
               replicationAlarms.map((a) => a.metric),
               replicationAlarms.slice(0, 1),
-              6,
             ),
           ]
         : []),
+    ],
+    [
       new GraphWidget({
         title: 'Signing key age (s), rotation errors',
         left: [metrics.signingKeyAge],
         leftAnnotations: pick('SigningKeyAge').map((a) => a.toAnnotation()),
         right: metrics.rotationErrors ? [metrics.rotationErrors] : [],
-        width: 6,
+        width: 12,
         height: 6,
       }),
+      ...(metrics.signingKeysReplicaStale
+        ? [
+            graph(
+              'Signing-key replicas not in sync',
+              [metrics.signingKeysReplicaStale],
+              pick('SigningKeysReplicaStale'),
+              12,
+            ),
+          ]
+        : []),
     ],
   ];
 }

@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
-import { type IMetric, Metric, Stats } from 'aws-cdk-lib/aws-cloudwatch';
+import { type IMetric, MathExpression, Metric, Stats } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2, Operation } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { METRIC_NAMES, METRICS_NAMESPACE, SERVICES } from '../lambda/adapters/metrics';
@@ -31,7 +31,10 @@ export interface AuthMetricsSources {
   readonly tableOperations: readonly Operation[];
   /** The REST API (its `ApiName` dimension). */
   readonly api: RestApiBase;
-  /** The `WebACL` dimension of the web ACL's `AWS/WAFV2` metrics (its CloudWatch metric name). */
+  /**
+   * The `WebACL` dimension of the web ACL's `AWS/WAFV2` metrics: the web ACL's name, which `AuthWebAcl` also
+   * gives as its CloudWatch metric name ({@link AuthWebAcl.name}).
+   */
   readonly webAclName: string;
   /** The region of the web ACL (the `Region` dimension of its metrics): the stack's. */
   readonly region: string;
@@ -65,15 +68,22 @@ export class AuthMetrics {
   public readonly issuerServerErrors: IMetric;
   /** Failed password logins, `POST /auth/login` answered 401 (from the issuer log). */
   public readonly loginFailures: IMetric;
+  /** Requests the issuer could not serve because it was not ready, each answered 503 (from the issuer log). */
+  public readonly issuerNotReady: IMetric;
   /** Detected refresh-token reuses. */
   public readonly refreshTokenReuse: IMetric;
   /** The age of the current signing key in seconds, hourly maximum. */
   public readonly signingKeyAge: IMetric;
   /** Rotation function errors, if there is a rotation function. */
   public readonly rotationErrors?: IMetric;
-  /** Throttled requests on the session table, summed over the table operations. */
+  /**
+   * Replica regions whose copy of the signing keys the rotation function could not confirm in sync after a
+   * rotation, if there is a rotation function (it publishes them).
+   */
+  public readonly signingKeysReplicaStale?: IMetric;
+  /** Throttled requests on the session table, summed over the table operations, each FILLed with 0. */
   public readonly tableThrottles: IMetric;
-  /** DynamoDB system errors on the session table, summed over the table operations. */
+  /** DynamoDB system errors on the session table, summed over the table operations, each FILLed with 0. */
   public readonly tableSystemErrors: IMetric;
   /** API requests. */
   public readonly apiRequests: IMetric;
@@ -106,6 +116,7 @@ export class AuthMetrics {
     this.issuerErrors = issuerFunction.metricErrors(sum);
     this.issuerServerErrors = custom(AUTH_METRIC_NAMES.issuerServerErrors, Stats.SUM, METRIC_PERIOD);
     this.loginFailures = custom(AUTH_METRIC_NAMES.loginFailures, Stats.SUM, METRIC_PERIOD);
+    this.issuerNotReady = custom(AUTH_METRIC_NAMES.issuerNotReady, Stats.SUM, METRIC_PERIOD);
     // Published in EMF by the issuer through Powertools, whose `service` dimension names the function. Every
     // region's issuer publishes the key age on each key-set load, so it is the series that never goes quiet.
     const issuer = { service: SERVICES.issuer };
@@ -113,10 +124,34 @@ export class AuthMetrics {
     this.signingKeyAge = custom(AUTH_METRIC_NAMES.signingKeyAge, Stats.MAXIMUM, Duration.hours(1), issuer);
     if (sources.rotationFunction !== undefined) {
       this.rotationErrors = sources.rotationFunction.metricErrors(sum);
+      // Published in EMF by the rotation function, so only in the region where it runs (the primary).
+      this.signingKeysReplicaStale = custom(
+        AUTH_METRIC_NAMES.signingKeysReplicaStale,
+        Stats.SUM,
+        METRIC_PERIOD,
+        {
+          service: SERVICES.rotation,
+        },
+      );
     }
-    const operations = [...sources.tableOperations];
-    this.tableThrottles = table.metricThrottledRequestsForOperations({ ...sum, operations });
-    this.tableSystemErrors = table.metricSystemErrorsForOperations({ ...sum, operations });
+    // One series per operation (dimensions TableName and Operation), any of which can have no data point in a
+    // period: every term is FILLed (the L2 `metric...ForOperations()` helpers add them bare).
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html
+    const perOperation = (metricName: string) =>
+      Object.fromEntries(
+        sources.tableOperations.map((operation) => [
+          operation.toLowerCase(),
+          table.metric(metricName, {
+            ...sum,
+            dimensionsMap: { TableName: table.tableName, Operation: operation },
+          }),
+        ]),
+      );
+    this.tableThrottles = sumOfFilled(
+      perOperation('ThrottledRequests'),
+      'Throttled requests, all operations',
+    );
+    this.tableSystemErrors = sumOfFilled(perOperation('SystemErrors'), 'System errors, all operations');
     this.apiRequests = api.metricCount(sum);
     this.apiClientErrors = api.metricClientError(sum);
     this.apiServerErrors = api.metricServerError(sum);
@@ -157,7 +192,28 @@ function custom(
   });
 }
 
-/** A regional web ACL metric over all its rules. */
+/**
+ * `FILL(a, 0) + FILL(b, 0) + ...`: the sum of the given series, each missing value counted as 0, so that a
+ * period in which only some (or none) of the series has data still has a value. CloudWatch metric math FILL
+ * "fills the missing values of a time series".
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
+ */
+export function sumOfFilled(usingMetrics: Record<string, IMetric>, label: string): MathExpression {
+  return new MathExpression({
+    expression: Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(' + '),
+    usingMetrics,
+    label,
+    period: METRIC_PERIOD,
+  });
+}
+
+/**
+ * A regional web ACL metric over all its rules: dimensions `Region`, `Rule` (`ALL`) and `WebACL`, the
+ * combination AWS WAF publishes for a regional web ACL.
+ * https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html
+ */
 function wafMetric(webAclName: string, metricName: string, region: string): Metric {
   return new Metric({
     namespace: 'AWS/WAFV2',

@@ -8,8 +8,10 @@ import { AttributeType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { createLogger, LOG_MESSAGES } from '../../lambda/adapters/logger';
 import { createMetrics, METRIC_NAMES, type MetricUnit, SERVICES } from '../../lambda/adapters/metrics';
 import { AuthAlarms, type AuthAlarmsProps } from '../../lib/auth-alarms';
+import { AuthWebAcl } from '../../lib/auth-web-acl';
 
 type Overrides = Partial<AuthAlarmsProps> & {
   readonly withRotation?: boolean;
@@ -21,9 +23,13 @@ interface Synthesized {
   readonly template: Template;
   readonly alarms: AuthAlarms;
   readonly stack: Stack;
+  readonly webAcl: AuthWebAcl;
 }
 
-/** A stack with stand-ins for the issuer, authorizer, rotation function, table, API and log groups. */
+/**
+ * A stack with stand-ins for the issuer, authorizer, rotation function, table, API and log groups, and the
+ * platform's web ACL, whose name the alarms are given (as the stack gives them the API's).
+ */
 function synth(overrides: Overrides = {}): Synthesized {
   const { withRotation = true, validate = false, ...props } = overrides;
   const app = new App({ builtinCloudFormationValidation: validate });
@@ -36,6 +42,7 @@ function synth(overrides: Overrides = {}): Synthesized {
     });
   const api = new RestApi(stack, 'Api');
   api.root.addMethod('GET', new MockIntegration());
+  const webAcl = new AuthWebAcl(stack, 'WebAcl', { stageName: 'v1' });
   const alarms = new AuthAlarms(stack, 'Alarms', {
     issuerFunction: fn('Issuer'),
     authorizerFunction: fn('Authorizer'),
@@ -44,11 +51,28 @@ function synth(overrides: Overrides = {}): Synthesized {
     authorizerLogGroup: new LogGroup(stack, 'AuthorizerLogs'),
     table: new TableV2(stack, 'Table', { partitionKey: { name: 'pk', type: AttributeType.STRING } }),
     api,
-    webAclName: 'auth-acl',
+    webAclName: webAcl.name,
     keyRotationInterval: Duration.days(30),
     ...props,
   });
-  return { template: Template.fromStack(stack), alarms, stack };
+  return { template: Template.fromStack(stack), alarms, stack, webAcl };
+}
+
+type MetricDataQuery = {
+  readonly Id: string;
+  readonly Expression?: string;
+  readonly MetricStat?: { readonly Metric: { readonly MetricName: string } };
+};
+
+/** The metric math of an alarm: its one expression and the ids of the metrics the expression reads. */
+function mathOf(result: Synthesized, name: string): { expression: string; metricIds: string[] } {
+  const queries = (alarmProps(result, name).Metrics ?? []) as MetricDataQuery[];
+  const expressions = queries.flatMap((query) => (query.Expression === undefined ? [] : [query.Expression]));
+  expect(expressions).toHaveLength(1);
+  return {
+    expression: expressions[0] ?? '',
+    metricIds: queries.filter((query) => query.MetricStat !== undefined).map((query) => query.Id),
+  };
 }
 
 /** The logical ID of the alarm with the given construct ID. */
@@ -97,7 +121,9 @@ describe('AuthAlarms', () => {
       });
       expect(props.Metrics).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ Expression: 'errors - FILL(unauthorized, 0) - FILL(failures, 0)' }),
+          expect.objectContaining({
+            Expression: 'FILL(errors, 0) - FILL(unauthorized, 0) - FILL(failures, 0)',
+          }),
           expect.objectContaining({
             Id: 'errors',
             MetricStat: expect.objectContaining({
@@ -169,7 +195,13 @@ describe('AuthAlarms', () => {
 
     test('issuer 5xx adds logged 5xx responses to issuer invocation errors', () => {
       const props = alarmProps(defaults, 'IssuerServerErrors');
-      expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(props).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        // Any 5xx in either of the last 2 periods: a late data point of a FILLed expression is still seen.
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 1,
+      });
       expect(props.Metrics).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ Expression: 'FILL(responses, 0) + FILL(crashes, 0)' }),
@@ -226,7 +258,12 @@ describe('AuthAlarms', () => {
 
     test('table throttles sum ThrottledRequests over the operations the runtime uses', () => {
       const props = alarmProps(defaults, 'TableThrottles');
-      expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(props).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 1,
+      });
       const metrics = props.Metrics as {
         MetricStat?: { Metric: { MetricName: string; Dimensions: unknown } };
       }[];
@@ -242,7 +279,7 @@ describe('AuthAlarms', () => {
 
     test('table system errors sum SystemErrors', () => {
       const props = alarmProps(defaults, 'TableSystemErrors');
-      expect(props).toMatchObject({ Threshold: 1 });
+      expect(props).toMatchObject({ Threshold: 1, EvaluationPeriods: 2, DatapointsToAlarm: 1 });
       expect(props.Metrics).toEqual(
         expect.arrayContaining([
           expect.objectContaining({
@@ -255,16 +292,62 @@ describe('AuthAlarms', () => {
     });
 
     test('WAF alarms on BlockedRequests of the web ACL over all rules in this region', () => {
-      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      expect(alarmProps(defaults, 'WafBlockedRequests')).toMatchObject({
         Namespace: 'AWS/WAFV2',
         MetricName: 'BlockedRequests',
         Dimensions: [
           { Name: 'Region', Value: 'us-east-1' },
           { Name: 'Rule', Value: 'ALL' },
-          { Name: 'WebACL', Value: 'auth-acl' },
+          { Name: 'WebACL', Value: defaults.webAcl.name },
         ],
         Statistic: 'Sum',
         Threshold: 1000,
+      });
+    });
+
+    test("the WAF alarm's WebACL dimension is the web ACL's Name and its metric name in the template", () => {
+      const [acl, ...others] = Object.values(defaults.template.findResources('AWS::WAFv2::WebACL'));
+      expect(others).toEqual([]);
+      const { Name, VisibilityConfig } = (acl?.Properties ?? { VisibilityConfig: {} }) as {
+        Name?: unknown;
+        VisibilityConfig: { MetricName?: unknown };
+      };
+      const dimensions = alarmProps(defaults, 'WafBlockedRequests').Dimensions as {
+        Name: string;
+        Value: unknown;
+      }[];
+      const webAclDimension = dimensions.find((dimension) => dimension.Name === 'WebACL')?.Value;
+      expect(typeof Name).toBe('string');
+      expect(webAclDimension).toBe(Name);
+      expect(webAclDimension).toBe(VisibilityConfig.MetricName);
+    });
+
+    test('issuer not ready alarms on not-ready answers in each of 3 consecutive 5-minute periods', () => {
+      expect(alarmProps(defaults, 'IssuerNotReady')).toMatchObject({
+        Namespace: 'HybridAuth',
+        MetricName: 'IssuerNotReady',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        // The first rotation after a deployment answers 503 for up to a minute: at most 2 periods.
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
+    test('signing-key replicas not in sync alarm on any single occurrence, from the rotation function', () => {
+      expect(alarmProps(defaults, 'SigningKeysReplicaStale')).toMatchObject({
+        Namespace: 'HybridAuth',
+        MetricName: 'SigningKeysReplicaStale',
+        Dimensions: [{ Name: 'service', Value: 'rotation' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
       });
     });
 
@@ -279,11 +362,33 @@ describe('AuthAlarms', () => {
     });
   });
 
+  describe('metric math', () => {
+    // Every alarm on an expression, by kind; a new one must be added here, so that its terms are checked.
+    const MATH_ALARMS = ['AuthorizerErrors', 'IssuerServerErrors', 'TableThrottles', 'TableSystemErrors'];
+
+    test('these are the only alarms on an expression', () => {
+      for (const result of [defaults, variant]) {
+        const math = Object.keys(result.alarms.alarms).filter(
+          (name) => alarmProps(result, name).Metrics !== undefined,
+        );
+        expect(math.sort()).toEqual([...MATH_ALARMS].sort());
+      }
+    });
+
+    test.each(MATH_ALARMS)('%s FILLs every term with 0', (name) => {
+      const { expression, metricIds } = mathOf(defaults, name);
+      expect(metricIds.length).toBeGreaterThan(0);
+      for (const id of metricIds) expect(expression).toContain(`FILL(${id}, 0)`);
+      // Nothing but FILLed terms, operators and numbers: no metric is read bare.
+      expect(expression.replace(/FILL\([a-z][A-Za-z0-9_]*, 0\)/g, '')).toMatch(/^[\s+\-*/()0-9.]*$/);
+    });
+  });
+
   describe('the series the functions publish', () => {
-    /** The metric an EMF line of the issuer's metrics adapter defines, as CloudWatch reads it. */
-    function published(name: string, unit: MetricUnit) {
+    /** The metric an EMF line of a function's metrics adapter defines, as CloudWatch reads it. */
+    function published(name: string, unit: MetricUnit, service: string = SERVICES.issuer) {
       const lines: string[] = [];
-      createMetrics(SERVICES.issuer, (line) => lines.push(line))(name, 1, unit);
+      createMetrics(service, (line) => lines.push(line))(name, 1, unit);
       const emf = JSON.parse(lines[0] ?? '{}') as {
         _aws: {
           CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[];
@@ -302,14 +407,35 @@ describe('AuthAlarms', () => {
     }
 
     test.each([
-      ['RefreshTokenReuse', METRIC_NAMES.refreshTokenReuse, 'Count'],
-      ['SigningKeyAge', METRIC_NAMES.signingKeyAge, 'Seconds'],
+      ['RefreshTokenReuse', METRIC_NAMES.refreshTokenReuse, 'Count', SERVICES.issuer],
+      ['SigningKeyAge', METRIC_NAMES.signingKeyAge, 'Seconds', SERVICES.issuer],
+      ['SigningKeysReplicaStale', METRIC_NAMES.signingKeysReplicaStale, 'Count', SERVICES.rotation],
     ] as const)(
-      'the %s alarm reads the namespace, name and dimensions the issuer publishes',
-      (alarm, name, unit) => {
-        expect(alarmProps(defaults, alarm)).toMatchObject(published(name, unit));
+      'the %s alarm reads the namespace, name and dimensions the function publishes',
+      (alarm, name, unit, service) => {
+        expect(alarmProps(defaults, alarm)).toMatchObject(published(name, unit, service));
       },
     );
+
+    test("the issuer-not-ready filter matches the message of the issuer logger's not-ready line", () => {
+      const lines: string[] = [];
+      createLogger(SERVICES.issuer, (line) => lines.push(line)).warn(LOG_MESSAGES.issuerNotReady, {
+        cause: 'placeholder_keys',
+      });
+      const line = JSON.parse(lines[0] ?? '{}') as { message?: unknown };
+      defaults.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        FilterPattern: `{ $.message = ${JSON.stringify(line.message)} }`,
+        MetricTransformations: [
+          {
+            MetricNamespace: 'HybridAuth',
+            MetricName: METRIC_NAMES.issuerNotReady,
+            MetricValue: '1',
+            Unit: 'Count',
+          },
+        ],
+        LogGroupName: { Ref: Match.stringLikeRegexp('^IssuerLogs') },
+      });
+    });
   });
 
   describe('signing key age', () => {
@@ -379,6 +505,12 @@ describe('AuthAlarms', () => {
   describe('optional parts', () => {
     test('has no rotation alarm without a rotation function', () => {
       expect(variant.alarms.alarms.RotationErrors).toBeUndefined();
+      expect(variant.alarms.alarms.SigningKeysReplicaStale).toBeUndefined();
+      variant.template.resourcePropertiesCountIs(
+        'AWS::CloudWatch::Alarm',
+        { MetricName: METRIC_NAMES.signingKeysReplicaStale },
+        0,
+      );
       variant.template.resourcePropertiesCountIs(
         'AWS::CloudWatch::Alarm',
         { Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Rotation') } }] },
@@ -403,7 +535,7 @@ describe('AuthAlarms', () => {
     test('every alarm notifies the topic on ALARM and on OK', () => {
       const topicRef = defaults.stack.resolve(defaults.alarms.topic.topicArn);
       const alarms = defaults.template.findResources('AWS::CloudWatch::Alarm');
-      expect(Object.keys(alarms)).toHaveLength(13);
+      expect(Object.keys(alarms)).toHaveLength(15);
       for (const alarm of Object.values(alarms)) {
         expect(alarm.Properties).toMatchObject({ AlarmActions: [topicRef], OKActions: [topicRef] });
       }
@@ -573,6 +705,7 @@ describe('AuthAlarms', () => {
       'Authorizer invocations, errors, throttles',
       'Authorizer duration (ms)',
       'Issuer invocations, 5xx, errors',
+      'Issuer not ready (503)',
       'Login failures (401)',
       'Refresh-token reuse',
       'API requests and errors',
@@ -581,9 +714,15 @@ describe('AuthAlarms', () => {
       'Session table throttles',
       'Session table system errors',
       'Signing key age (s), rotation errors',
+      'Signing-key replicas not in sync',
     ]) {
       expect(body).toContain(`\\"title\\":\\"${title}\\"`);
     }
+  });
+
+  test('graphs signing-key replicas not in sync only where the rotation function runs', () => {
+    const title = 'Signing-key replicas not in sync';
+    expect(JSON.stringify(variant.template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain(title);
   });
 
   test('graphs replication latency only when there are replicas', () => {

@@ -7,7 +7,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
 import { AuthApi, type AuthApiProps } from '../../lib/auth-api';
-import { AuthWebAcl, WAF_RULE_NAMES } from '../../lib/auth-web-acl';
+import { AuthWebAcl, COMMON_RULE_SET_BODY_RULES, WAF_RULE_NAMES } from '../../lib/auth-web-acl';
 
 type Props = Partial<Omit<AuthApiProps, 'issuerFunction' | 'authorizerFunction'>>;
 
@@ -552,7 +552,7 @@ describe('AuthApi', () => {
       });
     });
 
-    test.each([WAF_RULE_NAMES.ipReputation, WAF_RULE_NAMES.knownBadInputs, WAF_RULE_NAMES.commonRuleSet])(
+    test.each([WAF_RULE_NAMES.ipReputation, WAF_RULE_NAMES.knownBadInputs])(
       'runs the AWS managed rule group %s',
       (name) => {
         const rule = wafRule(template, name);
@@ -561,6 +561,52 @@ describe('AuthApi', () => {
       },
     );
 
+    test('runs the AWS common rule set with its body rules counting, blocked after it but on the login path', () => {
+      const rule = wafRule(template, WAF_RULE_NAMES.commonRuleSet);
+      expect(rule.Statement).toEqual({
+        ManagedRuleGroupStatement: {
+          VendorName: 'AWS',
+          Name: WAF_RULE_NAMES.commonRuleSet,
+          RuleActionOverrides: Object.keys(COMMON_RULE_SET_BODY_RULES).map((name) => ({
+            Name: name,
+            ActionToUse: { Count: {} },
+          })),
+        },
+      });
+      expect(rule.OverrideAction).toEqual({ None: {} });
+      const outside = wafRule(template, WAF_RULE_NAMES.commonRuleSetBodyOutsideLogin);
+      expect(outside.Action).toEqual({ Block: {} });
+      expect(outside.Priority).toBe((rule.Priority as number) + 1);
+      const exactly = (searchString: string) => ({
+        ByteMatchStatement: {
+          FieldToMatch: { UriPath: {} },
+          PositionalConstraint: 'EXACTLY',
+          SearchString: searchString,
+          TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+        },
+      });
+      expect(outside.Statement).toEqual({
+        AndStatement: {
+          Statements: [
+            {
+              OrStatement: {
+                Statements: Object.values(COMMON_RULE_SET_BODY_RULES).map((label) => ({
+                  LabelMatchStatement: { Scope: 'LABEL', Key: label },
+                })),
+              },
+            },
+            {
+              NotStatement: {
+                Statement: {
+                  OrStatement: { Statements: [exactly('/v1/auth/login'), exactly('/auth/login')] },
+                },
+              },
+            },
+          ],
+        },
+      });
+    });
+
     test('every rule has a unique priority and emits metrics and samples', () => {
       const [acl] = Object.values(template.findResources('AWS::WAFv2::WebACL')) as Resource[];
       const rules = (acl?.Properties.Rules ?? []) as {
@@ -568,8 +614,8 @@ describe('AuthApi', () => {
         Priority: number;
         VisibilityConfig: unknown;
       }[];
-      expect(rules).toHaveLength(5);
-      expect(new Set(rules.map((rule) => rule.Priority)).size).toBe(5);
+      expect(rules).toHaveLength(6);
+      expect(new Set(rules.map((rule) => rule.Priority)).size).toBe(6);
       for (const rule of rules) {
         expect(rule.VisibilityConfig).toEqual({
           CloudWatchMetricsEnabled: true,
@@ -605,6 +651,13 @@ describe('AuthApi', () => {
         VisibilityConfig: Match.objectLike({ MetricName: fixture.authApi.webAclMetricName }),
       });
       expect(fixture.authApi.webAclMetricName).toBe(Names.uniqueId(fixture.authApi));
+    });
+
+    test('is named with its metric name, so the WebACL dimension is the same whichever AWS WAF reads', () => {
+      template.hasResourceProperties('AWS::WAFv2::WebACL', {
+        Name: fixture.authApi.webAclMetricName,
+        VisibilityConfig: Match.objectLike({ MetricName: fixture.authApi.webAclMetricName }),
+      });
     });
 
     test('fails, used on its own, with a rate limit out of range', () => {
