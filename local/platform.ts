@@ -205,6 +205,8 @@ function buildHandlers(settings: HandlerSettings) {
       users: settings.users,
       loadKeySet: () => readKeySet(settings.keysPath),
       loadPublicJwks,
+      // The health route reflects this platform's own table (DynamoDB Local) and key file.
+      probeTable: () => settings.jwksStore.probe(),
       logger,
     },
   );

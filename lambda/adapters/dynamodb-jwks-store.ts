@@ -26,6 +26,27 @@ export class DynamoDbJwksStore {
     );
   }
 
+  /**
+   * Whether this region's table answers and holds the published JWKS: one strongly consistent `GetItem` of
+   * the JWKS item, projected to its key (the health route's cheap table probe). A strongly consistent read
+   * reflects every write this replica has acknowledged, so a replica that has not yet received the JWKS
+   * says so instead of an older answer being served from a stale copy
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
+   * Rejects when the table does not answer.
+   */
+  public async probe(): Promise<boolean> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: JWKS_ITEM_KEY } },
+        ConsistentRead: true,
+        ProjectionExpression: '#pk',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+      }),
+    );
+    return Item !== undefined;
+  }
+
   /** Reads the published JWKS; an absent item is an empty set. */
   public async load(): Promise<unknown> {
     const { Item } = await this.client.send(

@@ -1,8 +1,13 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseKeySet } from '../core/key-set-format';
+import { keySetFromSecretString } from '../core/key-source';
 import type { KeySet } from '../core/keys';
 
-/** Reads the AWSCURRENT private key set from the Secrets Manager secret. */
+/**
+ * Reads the AWSCURRENT private key set from the Secrets Manager secret. While the secret still holds the
+ * deployment placeholder (before the first rotation, or in a region whose replica is stale) it rejects with
+ * a `NotReadyError` (`signing_keys_uninitialized`), and with `signing_keys_unreadable` when the value is not
+ * a key set; service errors propagate as they are.
+ */
 export function secretsManagerKeySetLoader(
   client: SecretsManagerClient,
   secretId: string,
@@ -11,7 +16,6 @@ export function secretsManagerKeySetLoader(
     const { SecretString } = await client.send(
       new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
     );
-    if (SecretString === undefined) throw new TypeError(`secret ${secretId} has no string value`);
-    return parseKeySet(SecretString, `secret ${secretId}`);
+    return keySetFromSecretString(SecretString, `secret ${secretId}`);
   };
 }

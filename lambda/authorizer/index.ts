@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { Env } from '../adapters/env';
@@ -11,8 +11,9 @@ import { authorizerSettingsFromEnv, createAuthorizer } from './create-authorizer
 const env = new Env();
 const tableName = env.string('TABLE_NAME');
 
-// The function's own region's replica; few attempts, so that a slow table fails closed quickly.
-const client = new DynamoDBClient({ maxAttempts: 2 });
+// The function's own region's replica, with connection and request time-outs and one retry, so that a slow
+// table fails closed well inside the function's timeout (DYNAMODB_TIMEOUTS says how the values were chosen).
+const client = createDynamoDbClient();
 
 /** The Lambda entry point: the REQUEST authorizer, built from the environment. */
 export const handler = createAuthorizer(authorizerSettingsFromEnv(env), {

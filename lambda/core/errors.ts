@@ -35,7 +35,12 @@ export type GrantErrorCode =
   | 'invalid_credentials';
 
 /** Every code any error of this hierarchy can carry. */
-export type HybridAuthErrorCode = TokenErrorCode | GrantErrorCode | 'account_locked' | 'invalid_request';
+export type HybridAuthErrorCode =
+  | TokenErrorCode
+  | GrantErrorCode
+  | 'account_locked'
+  | 'invalid_request'
+  | 'not_ready';
 
 /** Base class of every domain error. */
 export abstract class HybridAuthError extends Error {
@@ -81,4 +86,45 @@ export class AccountLockedError extends HybridAuthError {
 export class InvalidRequestError extends HybridAuthError {
   public override readonly name = 'InvalidRequestError';
   public readonly code = 'invalid_request' as const;
+}
+
+/**
+ * Why this region's issuer cannot serve. Stable: the `cause` field of the `issuer not ready` log line
+ * (LOG_MESSAGES.issuerNotReady), which the readiness alarm counts.
+ * - `signing_keys_uninitialized`: the secret still holds the deployment placeholder (before the first
+ *   rotation, or a replica region whose copy of the secret is stale).
+ * - `signing_keys_unreadable`: the secret cannot be read, is not a key set, or has no current signing key
+ *   or MAC key.
+ * - `table_unavailable`: this region's table does not answer.
+ * - `jwks_unpublished`: the table answers but holds no published JWKS (verifiers could not check a token).
+ */
+export type NotReadyCause =
+  | 'signing_keys_uninitialized'
+  | 'signing_keys_unreadable'
+  | 'table_unavailable'
+  | 'jwks_unpublished';
+
+/** The part of a region a {@link NotReadyCause} makes unusable. */
+export type NotReadyPart = 'keys' | 'table';
+
+/**
+ * This region cannot serve yet (or any more): its signing keys or its table are unusable. Maps to 503
+ * `temporarily_unavailable` with `Retry-After`, and one `issuer not ready` log line naming the cause.
+ */
+export class NotReadyError extends HybridAuthError {
+  public override readonly name = 'NotReadyError';
+  public readonly code = 'not_ready' as const;
+  public constructor(
+    /** Why, in the stable vocabulary of the log line. */
+    public readonly reason: NotReadyCause,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  /** The unusable part: the signing keys or the table. */
+  public get part(): NotReadyPart {
+    return this.reason === 'table_unavailable' || this.reason === 'jwks_unpublished' ? 'table' : 'keys';
+  }
 }

@@ -7,15 +7,16 @@ import { BearerAuthenticator } from '../core/bearer-authenticator';
 import { type ClientConfig, ClientRegistry } from '../core/clients';
 import type { Clock } from '../core/clock';
 import { CredentialService, type UserStore } from '../core/credentials';
+import { NotReadyError } from '../core/errors';
 import { JwksCache } from '../core/jwks-cache';
 import { signingKeyAgeSeconds } from '../core/key-rotation';
-import { cachedKeySource } from '../core/key-source';
+import { cachedKeySource, usableKeySetLoader } from '../core/key-source';
 import type { KeySet } from '../core/keys';
 import type { SessionStore } from '../core/session';
 import { SessionCache } from '../core/session-cache';
 import { SessionService } from '../core/session-service';
 import { SETTINGS } from '../settings';
-import { createIssuerHandler } from './handler';
+import { createIssuerHandler, NOT_READY_RETRY_AFTER_SECONDS } from './handler';
 
 /** What an issuer is configured with: the same values in Lambda (its environment) and on one machine. */
 export interface IssuerSettings {
@@ -41,6 +42,11 @@ export interface IssuerAdapters {
   readonly loadKeySet: () => Promise<KeySet>;
   /** Reads the published public JWKS (the table's `JWKS` item). */
   readonly loadPublicJwks: () => Promise<unknown>;
+  /**
+   * The health route's table probe: resolves whether this region's table answers and holds the published
+   * JWKS item (`DynamoDbJwksStore.probe`, one strongly consistent `GetItem`); rejects when it does not answer.
+   */
+  readonly probeTable: () => Promise<boolean>;
   readonly logger: Logger;
   /** Where metric lines go. @default stdout, as Lambda's Embedded Metric Format expects */
   readonly writeMetric?: (line: string) => void;
@@ -78,9 +84,13 @@ export function createIssuer(
     audience: settings.audience,
     ttlSeconds: settings.accessTokenTtlSeconds,
   };
+  // A placeholder, unreadable or incomplete key set is a NotReadyError (503, `issuer not ready`); a failed read
+  // is remembered for as long as the 503 tells clients to wait, so neither a burst of requests nor the health
+  // checkers read the secret more than once per that time.
   const keys = cachedKeySource({
-    load: adapters.loadKeySet,
+    load: usableKeySetLoader(adapters.loadKeySet),
     ttlMs: settings.issuerKeyCacheTtlSeconds * 1000,
+    failureTtlMs: NOT_READY_RETRY_AFTER_SECONDS * 1000,
     clock,
     onLoad: (set) => metric(METRIC_NAMES.signingKeyAge, signingKeyAgeSeconds(set, clock()), 'Seconds'),
   });
@@ -122,6 +132,21 @@ export function createIssuer(
       clock,
     }),
     publicJwks: adapters.loadPublicJwks,
+    readiness: {
+      // The cached key set: a health check reads the secret only when the cache has expired.
+      signingKeys: async () => {
+        await keys();
+      },
+      table: async () => {
+        let published: boolean;
+        try {
+          published = await adapters.probeTable();
+        } catch (error) {
+          throw new NotReadyError('table_unavailable', 'the table does not answer', { cause: error });
+        }
+        if (!published) throw new NotReadyError('jwks_unpublished', 'the table holds no published JWKS');
+      },
+    },
     clients: new ClientRegistry(settings.clients),
     issuer: settings.issuer,
     refreshCookieMaxAgeSeconds: settings.sessionAbsoluteLifetimeSeconds,

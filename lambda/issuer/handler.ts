@@ -2,15 +2,42 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import type { BearerAuthenticator } from '../core/bearer-authenticator';
 import type { ClientConfig, ClientRegistry, RefreshTokenDelivery } from '../core/clients';
-import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../core/errors';
+import {
+  AccountLockedError,
+  GrantError,
+  InvalidRequestError,
+  NotReadyError,
+  type NotReadyPart,
+  TokenError,
+} from '../core/errors';
 import { isSessionId } from '../core/refresh-token';
 import type { SessionService, TokenSet } from '../core/session-service';
 import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
+import { HEALTH_PATH } from './routes';
 
 /** Name of the web client's refresh-token cookie. */
 export const REFRESH_COOKIE = 'refresh_token';
 /** The cookie's `Path`: only the endpoints that consume it. */
 export const REFRESH_COOKIE_PATH = '/auth';
+
+/**
+ * `Retry-After` of a not-ready 503, seconds: long enough for a first rotation or a replica to catch up to be
+ * worth waiting for, short enough that a region that becomes ready serves again soon. The issuer also
+ * remembers a failed key-set read this long (create-issuer.ts), so it reads no more often than it asks
+ * clients to retry.
+ */
+export const NOT_READY_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * What the health route checks: each resolves when its part of this region can serve, and rejects with a
+ * {@link NotReadyError} naming why when it cannot.
+ */
+export interface IssuerReadiness {
+  /** The signing keys load (from the issuer's key cache), are not the placeholder and have a current key. */
+  signingKeys(): Promise<void>;
+  /** This region's table answers and holds the published JWKS. */
+  table(): Promise<void>;
+}
 
 /** Collaborators of the issuer handler. */
 export interface IssuerDeps {
@@ -27,6 +54,11 @@ export interface IssuerDeps {
   readonly clients: ClientRegistry;
   /** The issuer URL (`iss`), also the base of the discovery document's endpoints. */
   readonly issuer: string;
+  /**
+   * The health route's checks. `createIssuer` always provides them; without them the handler does not
+   * serve `GET /health` (a 404, as for any route it does not have).
+   */
+  readonly readiness?: IssuerReadiness;
   /** Lifetime of the refresh cookie, seconds (the absolute session lifetime). */
   readonly refreshCookieMaxAgeSeconds: number;
   readonly logger: Logger;
@@ -67,6 +99,8 @@ export function createIssuerHandler(
     'GET /.well-known/openid-configuration': async () =>
       json(200, discovery(deps.issuer), { 'Cache-Control': 'public, max-age=300' }),
   };
+  const { readiness } = deps;
+  if (readiness !== undefined) routes[`GET ${HEALTH_PATH}`] = () => health(readiness);
   /** Resource path -> the methods it answers, for 405 and its `Allow` header (RFC 9110 section 15.5.6). */
   const allowedMethods = new Map<string, string[]>();
   for (const key of Object.keys(routes)) {
@@ -94,7 +128,13 @@ export function createIssuerHandler(
     } catch (error) {
       const mapped = toHttpError(error, key);
       reason = 'code' in Object(error) ? String((error as { code: unknown }).code) : mapped.error;
-      if (mapped.status >= 500) {
+      if (error instanceof NotReadyError) {
+        deps.logger.error(LOG_MESSAGES.issuerNotReady, {
+          route: key,
+          cause: error.reason,
+          error: error.cause instanceof Error ? error.cause.name : undefined,
+        });
+      } else if (mapped.status >= 500) {
         deps.logger.error('issuer dependency failed', {
           route: key,
           error: (error as Error)?.name ?? 'unknown',
@@ -129,10 +169,37 @@ export function toHttpError(error: unknown, route: string): HttpError {
     return new HttpError(status, 'invalid_grant', description);
   }
   if (error instanceof TokenError) return invalidToken();
+  if (error instanceof NotReadyError) {
+    return new HttpError(503, 'temporarily_unavailable', NOT_READY_DESCRIPTIONS[error.part], {
+      'Retry-After': String(NOT_READY_RETRY_AFTER_SECONDS),
+    });
+  }
   if (isDependencyFailure(error)) {
     return new HttpError(503, 'temporarily_unavailable', 'try again shortly', { 'Retry-After': '1' });
   }
   return new HttpError(500, 'server_error', 'unexpected error');
+}
+
+/** What a not-ready 503 says: which part of the region is unusable, never why in detail. */
+const NOT_READY_DESCRIPTIONS: Readonly<Record<NotReadyPart, string>> = {
+  keys: 'the signing keys are not ready; try again shortly',
+  table: 'the session table is unavailable; try again shortly',
+};
+
+/**
+ * The health route, for the Route 53 health check: 200 `{"status":"ok"}` when this region can serve (its
+ * table answers and its signing keys are usable), else the not-ready 503 naming the unusable part (the
+ * table when both are). Both checks run at once; the keys come from the issuer's key cache.
+ *
+ * A Route 53 HTTPS health checker counts an endpoint healthy only for a 2xx or 3xx status received within
+ * 2 seconds of connecting, so a 503 (or no answer in time) takes the region out of DNS answers
+ * (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
+ */
+async function health(readiness: IssuerReadiness): Promise<APIGatewayProxyResult> {
+  const [table, keys] = await Promise.allSettled([readiness.table(), readiness.signingKeys()]);
+  if (table.status === 'rejected') throw table.reason;
+  if (keys.status === 'rejected') throw keys.reason;
+  return json(200, { status: 'ok' });
 }
 
 /** AWS SDK service errors, time-outs and network failures: the store is unavailable, not the input bad. */

@@ -1,5 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../adapters/dynamodb-user-store';
@@ -12,7 +12,9 @@ import { createIssuer, issuerSettingsFromEnv } from './create-issuer';
 // Everything below runs once per cold start: configuration is validated here and fails fast.
 const env = new Env();
 const tableName = env.string('TABLE_NAME');
-const dynamo = new DynamoDBClient({ maxAttempts: 2 });
+// This region's replica, with connection and request time-outs (DYNAMODB_TIMEOUTS): a table that does not
+// answer is a 503 in about two seconds, not a request held until the function times out.
+const dynamo = createDynamoDbClient();
 const jwksStore = new DynamoDbJwksStore(dynamo, tableName);
 
 /** The Lambda entry point: the token issuer, built from the environment. */
@@ -21,5 +23,6 @@ export const handler = createIssuer(issuerSettingsFromEnv(env), {
   users: new DynamoDbUserStore({ client: dynamo, tableName }),
   loadKeySet: secretsManagerKeySetLoader(new SecretsManagerClient({}), env.string('SIGNING_KEYS_SECRET_ID')),
   loadPublicJwks: () => jwksStore.load(),
+  probeTable: () => jwksStore.probe(),
   logger: createLogger(SERVICES.issuer),
 });

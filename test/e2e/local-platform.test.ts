@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { type AccessTokenClaims, AccessTokenMinter } from '../../lambda/core/access-token';
+import { UNINITIALIZED_SECRET } from '../../lambda/core/key-set-format';
 import { currentSigningKey, generateSigningKey, type SigningKey } from '../../lambda/core/keys';
+import { HEALTH_PATH } from '../../lambda/issuer/routes';
 import { readKeySet } from '../../local/keys-file';
+import { KEY_CACHE_SECONDS, startLocalPlatform } from '../../local/platform';
 import { accessTokenHeader, b64u, forge, segment } from '../support/jws-forge';
 import { type PlatformProcess, startPlatformProcess } from '../support/platform-process';
 
@@ -679,6 +682,69 @@ describe('discovery', () => {
       algorithms: ['ES256'],
     });
     expect(verified.payload.sub).toBe(DEMO.sub);
+  });
+});
+
+describe(`GET ${HEALTH_PATH}`, () => {
+  test('answers 200 {"status":"ok"}, not cacheable: the platform’s table and key file are usable', async () => {
+    const reply = await call('GET', HEALTH_PATH);
+
+    expect(reply.status).toBe(200);
+    expect(reply.body).toEqual({ status: 'ok' });
+    expect(reply.headers.get('cache-control')).toBe('no-store');
+  });
+
+  // In process (its log lines must not reach the child's output, which the shutdown test checks for errors),
+  // over this run's DynamoDB Local: the health route reads this platform's own key file.
+  test('answers 503 naming the keys while the key file is not a key set, and 200 again once it is', async () => {
+    const ownDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-health-'));
+    const lines: string[] = [];
+    const local = await startLocalPlatform({
+      port: 0,
+      dataDir: ownDir,
+      dynamoDbEndpoint: process.env.DYNAMODB_LOCAL_ENDPOINT,
+      write: (line) => lines.push(line),
+    });
+    const health = async () => {
+      const response = await fetch(`${local.url}${HEALTH_PATH}`);
+      return {
+        status: response.status,
+        retryAfter: response.headers.get('retry-after'),
+        body: await response.json(),
+      };
+    };
+    /** Polls until the health route answers `status`, for at most twice what the key cache may take. */
+    const until = async (status: number) => {
+      const deadline = Date.now() + 4 * KEY_CACHE_SECONDS * 1000;
+      let reply = await health();
+      while (reply.status !== status && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        reply = await health();
+      }
+      return reply;
+    };
+    try {
+      expect((await health()).status).toBe(200);
+      const keys = await readFile(local.keysPath, 'utf8');
+      await writeFile(local.keysPath, UNINITIALIZED_SECRET);
+
+      const notReady = await until(503);
+      expect(notReady).toEqual({
+        status: 503,
+        retryAfter: expect.stringMatching(/^[1-9]\d*$/),
+        body: {
+          error: 'temporarily_unavailable',
+          error_description: 'the signing keys are not ready; try again shortly',
+        },
+      });
+      expect(lines.some((line) => line.includes('"message":"issuer not ready"'))).toBe(true);
+
+      await writeFile(local.keysPath, keys);
+      expect((await until(200)).body).toEqual({ status: 'ok' });
+    } finally {
+      await local.close();
+      await rm(ownDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,23 +1,41 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  GetSecretValueCommand,
+  InternalServiceError,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
-import { createLogger } from '../../lambda/adapters/logger';
+import { createLogger, LOG_MESSAGES } from '../../lambda/adapters/logger';
+import { secretsManagerKeySetLoader } from '../../lambda/adapters/secrets-manager-key-source';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
 import { type ClientConfig, ClientRegistry } from '../../lambda/core/clients';
 import { CredentialService } from '../../lambda/core/credentials';
-import { AccountLockedError, GrantError, InvalidRequestError, TokenError } from '../../lambda/core/errors';
+import {
+  AccountLockedError,
+  GrantError,
+  InvalidRequestError,
+  NotReadyError,
+  TokenError,
+} from '../../lambda/core/errors';
 import { JwksCache } from '../../lambda/core/jwks-cache';
+import { serializeKeySet, UNINITIALIZED_SECRET } from '../../lambda/core/key-set-format';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
-import { createIssuerHandler, toHttpError } from '../../lambda/issuer/handler';
+import { createIssuer } from '../../lambda/issuer/create-issuer';
+import { createIssuerHandler, NOT_READY_RETRY_AFTER_SECONDS, toHttpError } from '../../lambda/issuer/handler';
 import { HttpError } from '../../lambda/issuer/http';
-import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
+import { HEALTH_PATH, ISSUER_ROUTES } from '../../lambda/issuer/routes';
+import { SETTINGS } from '../../lambda/settings';
 import { localClient } from '../../local/dynamodb-local';
+import { SecretsManagerStandIn } from '../../local/secrets-manager-stand-in';
 import { freshTable } from '../support/dynamodb';
 import { proxyEvent as event, FORM_TYPE, JSON_TYPE } from '../support/events';
-import { AUDIENCE, ISSUER } from '../support/fixtures';
+import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
 
 let client: DynamoDBClient;
 let tableName: string;
@@ -36,6 +54,7 @@ beforeAll(async () => {
     scope: 'profile',
     userId: 'u-alice',
   });
+  await new DynamoDbJwksStore(client, tableName).publish(toPublicJwks(keys), Date.now());
 });
 
 afterAll(() => client.destroy());
@@ -320,6 +339,13 @@ describe('toHttpError', () => {
       'temporarily_unavailable',
     ],
     [new TokenError('expired', 'x'), 'GET /auth/sessions', 401, 'invalid_token'],
+    [
+      new NotReadyError('signing_keys_uninitialized', 'x'),
+      'POST /auth/login',
+      503,
+      'temporarily_unavailable',
+    ],
+    [new NotReadyError('table_unavailable', 'x'), 'GET /health', 503, 'temporarily_unavailable'],
     ['a string', 'GET /', 500, 'server_error'],
   ])('maps %p on %s to %i %s', (error, route, status, code) => {
     expect(toHttpError(error, route)).toMatchObject({ status, error: code });
@@ -332,12 +358,260 @@ describe('toHttpError', () => {
   });
 });
 
+/** One JSON log line. */
+type LogLine = Record<string, unknown>;
+
+/**
+ * The issuer as the Lambda entry point wires it (createIssuer), over DynamoDB Local and the Secrets Manager
+ * stand-in holding `secretString` as AWSCURRENT.
+ */
+function wiredIssuer(options: {
+  readonly secretString: string;
+  /** Replaces the Secrets Manager loader (a loader that does not parse a secret). */
+  readonly loadKeySet?: () => Promise<KeySet>;
+  readonly dynamo?: DynamoDBClient;
+  readonly table?: string;
+}) {
+  const clock = new FrozenClock();
+  const secrets = new SecretsManagerStandIn({ clock: clock.now });
+  const arn = secrets.createSecret('signing-keys', options.secretString, { rotationEnabled: true });
+  const secretsClient = new SecretsManagerClient({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  const mock = secrets.attach(secretsClient);
+  const dynamo = options.dynamo ?? client;
+  const table = options.table ?? tableName;
+  const jwksStore = new DynamoDbJwksStore(dynamo, table);
+  const lines: string[] = [];
+  const handler = createIssuer(
+    {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clients: SAMPLE_CLIENTS,
+      accessTokenTtlSeconds: 300,
+      sessionIdleTimeoutSeconds: SETTINGS.sessionIdleTimeoutSeconds.default,
+      sessionAbsoluteLifetimeSeconds: SETTINGS.sessionAbsoluteLifetimeSeconds.default,
+      refreshGraceSeconds: SETTINGS.refreshGraceSeconds.default,
+      issuerKeyCacheTtlSeconds: 60,
+      jwksCacheTtlSeconds: 60,
+    },
+    {
+      sessions: new DynamoDbSessionStore({ client: dynamo, tableName: table }),
+      users: new DynamoDbUserStore({ client: dynamo, tableName: table }),
+      loadKeySet: options.loadKeySet ?? secretsManagerKeySetLoader(secretsClient, arn),
+      loadPublicJwks: () => jwksStore.load(),
+      probeTable: () => jwksStore.probe(),
+      logger: createLogger('issuer', (line) => lines.push(line)),
+      writeMetric: () => {},
+      clock: clock.now,
+    },
+  );
+  const parsed = () => lines.map((line) => JSON.parse(line) as LogLine);
+  return {
+    handler,
+    clock,
+    /** The not-ready log lines. */
+    notReady: () => parsed().filter((line) => line.message === LOG_MESSAGES.issuerNotReady),
+    lines: parsed,
+    secretReads: () => mock.commandCalls(GetSecretValueCommand).length,
+    putSecret: (value: string) =>
+      secretsClient.send(new PutSecretValueCommand({ SecretId: arn, SecretString: value })),
+    failNextRead: (error: Error) => secrets.failNext('GetSecretValueCommand', error),
+    close: () => {
+      mock.restore();
+      secretsClient.destroy();
+    },
+  };
+}
+
+function loginEvent() {
+  return event('POST', '/auth/login', {
+    headers: JSON_TYPE,
+    body: JSON.stringify({ username: 'alice', password: 'alice-password', client_id: 'native' }),
+  });
+}
+
+describe('not ready: the signing keys cannot be used', () => {
+  test('answers 503 with Retry-After while the secret holds the placeholder, and logs why', async () => {
+    const issuer = wiredIssuer({ secretString: UNINITIALIZED_SECRET });
+    const response = await issuer.handler(loginEvent());
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toBe(String(NOT_READY_RETRY_AFTER_SECONDS));
+    expect(response.headers?.['Cache-Control']).toBe('no-store');
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'the signing keys are not ready; try again shortly',
+    });
+    expect(issuer.notReady()).toEqual([
+      expect.objectContaining({
+        level: 'ERROR',
+        route: 'POST /auth/login',
+        cause: 'signing_keys_uninitialized',
+      }),
+    ]);
+    expect(issuer.lines().some((line) => line.message === 'issuer dependency failed')).toBe(false);
+    issuer.close();
+  });
+
+  test('serves once the first rotation has replaced the placeholder, after Retry-After', async () => {
+    const issuer = wiredIssuer({ secretString: UNINITIALIZED_SECRET });
+    expect((await issuer.handler(loginEvent())).statusCode).toBe(503);
+    await issuer.putSecret(serializeKeySet(keys));
+    issuer.clock.advance(NOT_READY_RETRY_AFTER_SECONDS);
+    expect((await issuer.handler(loginEvent())).statusCode).toBe(200);
+    issuer.close();
+  });
+
+  test('reads the secret once per Retry-After while it is not ready, however many requests come', async () => {
+    const issuer = wiredIssuer({ secretString: UNINITIALIZED_SECRET });
+    for (let i = 0; i < 5; i++) expect((await issuer.handler(loginEvent())).statusCode).toBe(503);
+    expect(issuer.secretReads()).toBe(1);
+    expect(issuer.notReady()).toHaveLength(5);
+    issuer.clock.advance(NOT_READY_RETRY_AFTER_SECONDS);
+    await issuer.handler(loginEvent());
+    expect(issuer.secretReads()).toBe(2);
+    issuer.close();
+  });
+
+  test.each([
+    ['the placeholder with other whitespace', 'signing_keys_uninitialized', '{ "uninitialized": true }'],
+    ['a value that is not JSON', 'signing_keys_unreadable', 'not json'],
+    ['a JSON value that is not a key set', 'signing_keys_unreadable', '{"keys":"x"}'],
+  ])('fails a secret holding %s as %s (503)', async (_name, cause, secretString) => {
+    const issuer = wiredIssuer({ secretString });
+    expect((await issuer.handler(loginEvent())).statusCode).toBe(503);
+    expect(issuer.notReady()).toEqual([expect.objectContaining({ cause })]);
+    issuer.close();
+  });
+
+  test('fails a loaded key set without a MAC key as unreadable, whatever loaded it (503)', async () => {
+    const issuer = wiredIssuer({
+      secretString: UNINITIALIZED_SECRET,
+      loadKeySet: async () => ({ ...keys, macKeys: [] }),
+    });
+    expect((await issuer.handler(loginEvent())).statusCode).toBe(503);
+    expect(issuer.notReady()).toEqual([
+      expect.objectContaining({ cause: 'signing_keys_unreadable', error: 'TypeError' }),
+    ]);
+    issuer.close();
+  });
+
+  test('fails a key set without a current signing key as unreadable (503, never 500)', async () => {
+    const noCurrent = {
+      ...keys,
+      signingKeys: keys.signingKeys.map((key) => ({ ...key, state: 'next' as const })),
+    };
+    const issuer = wiredIssuer({ secretString: serializeKeySet(noCurrent) });
+    const response = await issuer.handler(loginEvent());
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toBe(String(NOT_READY_RETRY_AFTER_SECONDS));
+    expect(issuer.notReady()).toEqual([expect.objectContaining({ cause: 'signing_keys_unreadable' })]);
+    issuer.close();
+  });
+
+  test('fails a secret that cannot be read as unreadable, naming the error and no key material', async () => {
+    const issuer = wiredIssuer({ secretString: serializeKeySet(keys) });
+    issuer.failNextRead(new InternalServiceError({ message: 'boom', $metadata: {} }));
+    const response = await issuer.handler(loginEvent());
+    expect(response.statusCode).toBe(503);
+    expect(issuer.notReady()).toEqual([
+      expect.objectContaining({ cause: 'signing_keys_unreadable', error: 'InternalServiceError' }),
+    ]);
+    const secrets = [
+      ...keys.macKeys.map((key) => key.secret),
+      ...keys.signingKeys.map((key) => String(key.privateJwk.d)),
+    ];
+    for (const text of [response.body, JSON.stringify(issuer.lines())]) {
+      for (const secret of secrets) expect(text).not.toContain(secret);
+    }
+    issuer.close();
+  });
+});
+
+describe(`GET ${HEALTH_PATH}`, () => {
+  test('answers 200 {"status":"ok"}, not cacheable, when the table and the signing keys are usable', async () => {
+    const issuer = wiredIssuer({ secretString: serializeKeySet(keys) });
+    const response = await issuer.handler(event('GET', HEALTH_PATH));
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
+    expect(response.headers?.['Cache-Control']).toBe('no-store');
+    expect(issuer.notReady()).toEqual([]);
+    issuer.close();
+  });
+
+  test('reads the secret once per key cache TTL, not once per health check', async () => {
+    const issuer = wiredIssuer({ secretString: serializeKeySet(keys) });
+    for (let i = 0; i < 10; i++) {
+      expect((await issuer.handler(event('GET', HEALTH_PATH))).statusCode).toBe(200);
+      issuer.clock.advance(1);
+    }
+    expect(issuer.secretReads()).toBe(1);
+    issuer.close();
+  });
+
+  test('fails with 503 naming the keys while the secret holds the placeholder', async () => {
+    const issuer = wiredIssuer({ secretString: UNINITIALIZED_SECRET });
+    const response = await issuer.handler(event('GET', HEALTH_PATH));
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toBe(String(NOT_READY_RETRY_AFTER_SECONDS));
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'the signing keys are not ready; try again shortly',
+    });
+    expect(issuer.notReady()).toEqual([
+      expect.objectContaining({ route: `GET ${HEALTH_PATH}`, cause: 'signing_keys_uninitialized' }),
+    ]);
+    issuer.close();
+  });
+
+  test('fails with 503 naming the table when DynamoDB is unreachable', async () => {
+    const unreachable = localClient('http://127.0.0.1:9');
+    const issuer = wiredIssuer({ secretString: serializeKeySet(keys), dynamo: unreachable });
+    const response = await issuer.handler(event('GET', HEALTH_PATH));
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toBe(String(NOT_READY_RETRY_AFTER_SECONDS));
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'the session table is unavailable; try again shortly',
+    });
+    expect(issuer.notReady()).toEqual([expect.objectContaining({ cause: 'table_unavailable' })]);
+    unreachable.destroy();
+    issuer.close();
+  });
+
+  test('fails with 503 naming the table when it holds no published JWKS', async () => {
+    const empty = await freshTable();
+    const issuer = wiredIssuer({
+      secretString: serializeKeySet(keys),
+      dynamo: empty.client,
+      table: empty.tableName,
+    });
+    const response = await issuer.handler(event('GET', HEALTH_PATH));
+    expect(response.statusCode).toBe(503);
+    expect(JSON.parse(response.body)).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(issuer.notReady()).toEqual([expect.objectContaining({ cause: 'jwks_unpublished' })]);
+    empty.client.destroy();
+    issuer.close();
+  });
+
+  test('ignores the body and headers of the request', async () => {
+    const issuer = wiredIssuer({ secretString: serializeKeySet(keys) });
+    const response = await issuer.handler(
+      event('GET', HEALTH_PATH, { headers: { Authorization: 'Bearer x', Cookie: 'a=b' }, body: '{' }),
+    );
+    expect(response.statusCode).toBe(200);
+    issuer.close();
+  });
+});
+
 describe('routes', () => {
   test('the issuer answers every declared issuer route and no other', async () => {
-    const { handler } = issuerWith();
+    const { handler, close } = wiredIssuer({ secretString: serializeKeySet(keys) });
     for (const route of ISSUER_ROUTES) {
       const response = await handler(event(route.method, route.path));
       expect([404, 405]).not.toContain(response.statusCode);
     }
+    close();
   });
 });
