@@ -47,7 +47,9 @@ export const MAX_AUTHORIZER_CACHE_TTL = Duration.hours(1);
  * a context variable is written `context.<name>`
  * (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-api-lambdarequestauthorizationidentity.html,
  * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_apigateway.IdentitySource.html), here
- * `context.identity.sourceIp`, the `$context.identity.sourceIp` the access log records too.
+ * `context.identity.sourceIp`, the `$context.identity.sourceIp` the access log records too. API Gateway
+ * answers 401 without calling the authorizer when an identity source is missing or empty (same page); the
+ * source IP of a request is always set.
  */
 export const REQUEST_FACT_IDENTITY_SOURCES: { readonly [F in RequestFact]-?: string } = {
   sourceIp: apigateway.IdentitySource.context('identity.sourceIp'),
