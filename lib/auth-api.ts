@@ -9,6 +9,13 @@ import { MAX_PASSWORD_LENGTH } from '../lambda/core/password-hashing';
 import type { HttpMethod } from '../lambda/core/route-matching';
 import { type RoutePattern, validateRouteTable } from '../lambda/core/route-matching';
 import { ISSUER_ROUTES } from '../lambda/issuer/routes';
+import {
+  type ProtectedRoute,
+  policyName,
+  policyReads,
+  type RequestFact,
+  requestFactsOf,
+} from '../lambda/policies';
 import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import { AuthWebAcl, STAGE_NAME_PATTERN, WAF_RATE_LIMIT_RANGE } from './auth-web-acl';
 import { addGatewayResponses } from './gateway-responses';
@@ -30,13 +37,33 @@ export const SAMPLE_ROUTES: readonly RoutePattern[] = [
 /** The longest authorizer result cache API Gateway accepts. */
 export const MAX_AUTHORIZER_CACHE_TTL = Duration.hours(1);
 
+/**
+ * The REQUEST authorizer identity source of each request fact a policy can read (`PolicyContext.request`):
+ * API Gateway keys its authorizer result cache on the identity sources, so a route table whose policies
+ * read a fact gets that fact's identity source next to the `Authorization` header, and a cached decision
+ * never outlives a change of the fact. A REST API REQUEST authorizer takes header, query string, stage
+ * variable and context identity sources, and derives the cache key from all of them
+ * (https://docs.aws.amazon.com/apigateway/latest/developerguide/configure-api-gateway-lambda-authorization.html);
+ * a context variable is written `context.<name>`
+ * (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-api-lambdarequestauthorizationidentity.html,
+ * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_apigateway.IdentitySource.html), here
+ * `context.identity.sourceIp`, the `$context.identity.sourceIp` the access log records too. API Gateway
+ * answers 401 without calling the authorizer when an identity source is missing or empty (same page); the
+ * source IP of a request is always set.
+ */
+export const REQUEST_FACT_IDENTITY_SOURCES: { readonly [F in RequestFact]-?: string } = {
+  sourceIp: apigateway.IdentitySource.context('identity.sourceIp'),
+};
+
 /** Properties of {@link AuthApi}. */
 export interface AuthApiProps {
   /** The token issuer (API Gateway REST proxy integration). */
   readonly issuerFunction: lambda.IFunction;
   /**
-   * The REQUEST authorizer function; its identity source is the `Authorization` header. The API's authorizer
-   * is created with the first protected method (see {@link AuthApi.authorizer}).
+   * The REQUEST authorizer function. Its identity sources (the result cache key) are the `Authorization`
+   * header and the identity source of each request fact the route table's policies read
+   * ({@link REQUEST_FACT_IDENTITY_SOURCES}). The API's authorizer is created with the first protected method
+   * (see {@link AuthApi.authorizer}).
    */
   readonly authorizerFunction: lambda.IFunction;
   /**
@@ -46,10 +73,11 @@ export interface AuthApiProps {
   readonly authorizerCacheTtl: Duration;
   /**
    * The protected route table the authorizer decides. It must be the table bundled into the authorizer
-   * function: the policies are code in that function, so CDK only mirrors the (method, path) pairs.
+   * function: the policies run in that function; CDK takes the (method, path) pairs and the request facts the
+   * policies declare they read, whose identity sources it adds to the authorizer.
    * @default PROTECTED_ROUTES of lambda/protected-routes.ts
    */
-  readonly routes?: readonly RoutePattern[];
+  readonly routes?: readonly ProtectedRoute[];
   /**
    * Deploy the sample backends: `GET /api/me` and `GET /api/admin` (those of them the route table declares),
    * each a mock integration that echoes `sub`, `sid`, `scope` and `clientId` from the authorizer context as
@@ -195,8 +223,9 @@ export class AuthApi extends Construct {
 
   public constructor(scope: Construct, id: string, props: AuthApiProps) {
     super(scope, id);
-    const routes = props.routes ?? PROTECTED_ROUTES.map(({ method, path }) => ({ method, path }));
+    const routes = props.routes ?? PROTECTED_ROUTES;
     validateRoutes(routes);
+    const factSources = identitySourcesOf(routes);
     const stageName = requireMatch(
       OWNER,
       'stageName',
@@ -275,7 +304,7 @@ export class AuthApi extends Construct {
     // has no use for an authorizer that no method uses, and CDK fails synth on one.
     this.authorizerProps = {
       handler: props.authorizerFunction,
-      identitySources: [apigateway.IdentitySource.header('Authorization')],
+      identitySources: [apigateway.IdentitySource.header('Authorization'), ...factSources],
       resultsCacheTtl: props.authorizerCacheTtl,
     };
     if (props.sampleBackends ?? true) {
@@ -309,7 +338,8 @@ export class AuthApi extends Construct {
   }
 
   /**
-   * The REQUEST authorizer every protected method uses, on the `Authorization` header. It exists once a
+   * The REQUEST authorizer every protected method uses, on the `Authorization` header and the identity
+   * sources of the request facts the route table reads. It exists once a
    * protected method does (a sample backend or {@link AuthApi.addProtectedRoute}); until then it is
    * `undefined`, and the API has no authorizer.
    */
@@ -453,7 +483,11 @@ function sampleBackendIntegration(route: RoutePattern): apigateway.MockIntegrati
   });
 }
 
-/** The protected route table: valid on its own, and no route that an issuer route would match too. */
+/**
+ * The protected route table: valid on its own (no two routes that match the same request, and no route whose
+ * method-ARN pattern matches another's requests: see validateRouteTable), and no route that an issuer route
+ * would match too.
+ */
 function validateRoutes(routes: readonly RoutePattern[]): void {
   try {
     validateRouteTable(routes);
@@ -462,12 +496,14 @@ function validateRoutes(routes: readonly RoutePattern[]): void {
       OWNER,
       'routes',
       new DescribedValue(`a table in which ${(error as Error).message}`),
-      'routes with an HTTP method and a path pattern, no two of which match the same request',
+      'routes with an HTTP method and a path pattern, no two of which match the same request and none of ' +
+        "whose method-ARN patterns matches another route's requests",
     );
   }
   routes.forEach((route, index) => {
     try {
-      validateRouteTable([...ISSUER_ROUTES, route]);
+      // Issuer routes do not use the authorizer: only the routes' shapes are compared.
+      validateRouteTable([...ISSUER_ROUTES, route], { onePolicy: false });
     } catch {
       throw new InvalidValueError(
         OWNER,
@@ -477,4 +513,27 @@ function validateRoutes(routes: readonly RoutePattern[]): void {
       );
     }
   });
+}
+
+/**
+ * The identity sources of the request facts the table's policies read, in fact order.
+ *
+ * @throws {InvalidValueError} naming the first route whose policy reads a fact with no identity source.
+ */
+function identitySourcesOf(routes: readonly ProtectedRoute[]): string[] {
+  const sources: Partial<Record<string, string>> = REQUEST_FACT_IDENTITY_SOURCES;
+  routes.forEach((route, index) => {
+    const missing = policyReads(route.policy).find((fact) => !Object.hasOwn(sources, fact));
+    if (missing !== undefined) {
+      throw new InvalidValueError(
+        OWNER,
+        `the request fact the policy ${policyName(route.policy)} of routes[${index}] (${describeRoute(route)}) reads`,
+        missing,
+        `a request fact with an identity source, so that the authorizer cache is keyed on it: ${Object.keys(
+          sources,
+        ).join(', ')} (add others to REQUEST_FACT_IDENTITY_SOURCES in lib/auth-api.ts)`,
+      );
+    }
+  });
+  return requestFactsOf(routes).map((fact) => REQUEST_FACT_IDENTITY_SOURCES[fact]);
 }

@@ -102,9 +102,14 @@ export function parseMethodArn(methodArn: unknown): MethodArn | undefined {
  * The method ARN of a declared route in the given API stage, for the authorizer's policy document: path
  * parameters (`{id}`) and greedy parameters (`{proxy+}`) become `*`.
  *
- * In an IAM `execute-api` resource, `*` also matches `/`: `GET/api/items/*` (from `/api/items/{id}`)
- * covers `GET/api/items/42/secret` as well. A policy document that allows one route must therefore list
- * the routes the principal may not call as explicit `Deny` statements, which win over any `Allow`.
+ * In an IAM resource, `*` also matches `/`: `GET/api/items/*` (from `/api/items/{id}`) covers
+ * `GET/api/items/42/secret` as well
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html: the `*`
+ * "can expand to replace everything within a segment, including characters like a forward slash"). A
+ * policy document that allows one route therefore lists the routes the principal may not call as explicit
+ * `Deny` statements, which win over any `Allow`
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_AccessPolicyLanguage_Interplay.html); and
+ * {@link validateRouteTable} refuses a table in which such a `Deny` could cover another route's requests.
  *
  * @example
  * const arn = parseMethodArn(event.methodArn);
@@ -114,9 +119,7 @@ export function parseMethodArn(methodArn: unknown): MethodArn | undefined {
  * @throws {TypeError} when the route's path is not a valid route pattern.
  */
 export function buildMethodArn(stage: ApiStage, route: RoutePattern): string {
-  const resource = compile(route.path)
-    .map((part) => (part.kind === 'literal' ? part.value : '*'))
-    .join('/');
+  const resource = arnResource(route);
   return `arn:${stage.partition}:execute-api:${stage.region}:${stage.accountId}:${stage.apiId}/${stage.stage}/${route.method}/${resource}`;
 }
 
@@ -164,14 +167,35 @@ export function matchRoute<R extends RoutePattern>(
   return best === undefined ? undefined : { route: best.route, params: Object.freeze(best.params) };
 }
 
+/** Which checks {@link validateRouteTable} makes beyond the shape of each route. */
+export interface RouteTableChecks {
+  /**
+   * Whether the routes are decided together in one authorizer policy (the protected route table): then no
+   * route's method-ARN pattern may match requests that API Gateway routes to another route
+   * ({@link methodArnCovers}).
+   * @default true
+   */
+  readonly onePolicy?: boolean;
+}
+
 /**
  * Checks a route table once, at start-up or synth: every path a valid route pattern, every method an
- * {@link HttpMethod}, and no two routes of one method with the same pattern shape (`/items/{id}` and
- * `/items/{key}` are the same route).
+ * {@link HttpMethod}, no two routes of one method with the same pattern shape (`/items/{id}` and
+ * `/items/{key}` are the same route), and, for a table decided in one authorizer policy, no route whose
+ * method-ARN pattern matches another route's requests.
  *
- * @throws {TypeError} naming the first offending route.
+ * Why the last check: the authorizer returns one IAM policy for every route of the table (API Gateway
+ * caches it per identity source and applies it to whichever route the caller calls next), allowing the
+ * routes the token may call and explicitly denying the others. In a method ARN a path parameter is `*`,
+ * and `*` also matches `/`, so the pattern of `GET /api/items/{id}` (`GET/api/items/*`) matches a request to
+ * `GET /api/items/mine` and one to `GET /api/items/{id}/comments`. A token denied the first route and
+ * allowed the second would then be denied both, because an explicit Deny overrides any Allow; and leaving
+ * the Deny out instead would let the Allow of the first route cover the second. No policy of `*` patterns
+ * says both, so such a table is refused with both routes named.
+ *
+ * @throws {TypeError} naming the first offending route (and the route it overlaps).
  */
-export function validateRouteTable(routes: readonly RoutePattern[]): void {
+export function validateRouteTable(routes: readonly RoutePattern[], checks: RouteTableChecks = {}): void {
   const seen = new Map<string, number>();
   routes.forEach((route, index) => {
     if (!isHttpMethod(route.method)) {
@@ -191,6 +215,98 @@ export function validateRouteTable(routes: readonly RoutePattern[]): void {
     }
     seen.set(key, index);
   });
+  if (checks.onePolicy === false) return;
+  routes.forEach((route, index) => {
+    const covered = routes.findIndex((other, at) => at !== index && methodArnCovers(route, other));
+    const other = routes[covered];
+    if (other === undefined) return;
+    throw new TypeError(
+      `route ${index} (${route.method} ${route.path}) overlaps route ${covered} (${other.method} ${other.path}) ` +
+        `in the authorizer's policy: its method ARN pattern ${route.method}/${arnResource(route)} (a path ` +
+        `parameter is *, which also matches /) matches requests to ${other.method} ${other.path}, so a token ` +
+        'allowed that route but not this one would be denied both (an explicit Deny overrides an Allow). Give ' +
+        'the routes paths whose patterns do not overlap, e.g. a literal segment of their own before any ' +
+        'parameter (/api/items/{id} next to /api/my-items, not /api/items/mine)',
+    );
+  });
+}
+
+/**
+ * Whether the method-ARN pattern of route `a` ({@link buildMethodArn}, each path parameter a `*` that also
+ * matches `/`) matches the method ARN of some request that API Gateway routes to route `b`. A route
+ * without parameters matches only its own path, which goes to it; otherwise the check asks whether some
+ * path matches both `a`'s ARN pattern and `b`'s route pattern. That can count a path that a third, more
+ * specific route takes; but then the table overlaps anyway (that route's requests match `a`'s pattern, or
+ * `b`'s pattern matches `a`'s requests), so {@link validateRouteTable} refuses exactly the tables in which
+ * some route's pattern matches another route's requests.
+ *
+ * @throws {TypeError} when a route's path is not a valid route pattern.
+ *
+ * @example
+ * methodArnCovers({ method: 'GET', path: '/api/items/{id}' }, { method: 'GET', path: '/api/items/mine' }); // true
+ * methodArnCovers({ method: 'GET', path: '/api/items/mine' }, { method: 'GET', path: '/api/items/{id}' }); // false
+ */
+export function methodArnCovers(a: RoutePattern, b: RoutePattern): boolean {
+  if (a.method !== b.method) return false;
+  const glob = compile(a.path);
+  const target = compile(b.path);
+  if (glob.every((part) => part.kind === 'literal')) return false;
+  // The root's method ARN ends `GET/`: only the pattern `GET/*` (a single parameter) matches it.
+  if (target.length === 0) return glob.length === 1;
+  // Over valid request paths (no empty segment), each `*` of an ARN pattern matches one or more whole
+  // segments, like a greedy parameter.
+  const globTokens = glob.flatMap((part): Token[] =>
+    part.kind === 'literal' ? [{ kind: 'literal', value: part.value }] : [ANY, REST],
+  );
+  const targetTokens = target.flatMap((part): Token[] =>
+    part.kind === 'literal'
+      ? [{ kind: 'literal', value: part.value }]
+      : part.kind === 'parameter'
+        ? [ANY]
+        : [ANY, REST],
+  );
+  return intersects(globTokens, targetTokens);
+}
+
+/**
+ * One segment-level token: a literal segment, any one segment, or any run of zero or more segments.
+ */
+type Token = { readonly kind: 'literal'; readonly value: string } | { readonly kind: 'any' | 'rest' };
+
+const ANY: Token = { kind: 'any' };
+const REST: Token = { kind: 'rest' };
+
+/**
+ * Whether some sequence of segments matches both token sequences. Every step moves on in `a` or `b` (two
+ * `rest`s taking a segment together is left out: one of them taking none covers it), so this terminates.
+ */
+function intersects(a: readonly Token[], b: readonly Token[]): boolean {
+  const memo = new Map<number, boolean>();
+  const visit = (i: number, j: number): boolean => {
+    const key = i * (b.length + 1) + j;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const x = a[i];
+    const y = b[j];
+    let result: boolean;
+    if (x === undefined && y === undefined) result = true;
+    else if (x?.kind === 'rest' && visit(i + 1, j)) result = true;
+    else if (y?.kind === 'rest' && visit(i, j + 1)) result = true;
+    else if (x === undefined || y === undefined) result = false;
+    else if (x.kind === 'literal' && y.kind === 'literal' && x.value !== y.value) result = false;
+    else if (x.kind === 'rest' && y.kind === 'rest') result = false;
+    else result = visit(x.kind === 'rest' ? i : i + 1, y.kind === 'rest' ? j : j + 1);
+    memo.set(key, result);
+    return result;
+  };
+  return visit(0, 0);
+}
+
+/** The resource part of a route's method ARN: `api/items/*` for `/api/items/{id}`. */
+function arnResource(route: RoutePattern): string {
+  return compile(route.path)
+    .map((part) => (part.kind === 'literal' ? part.value : '*'))
+    .join('/');
 }
 
 type Part =

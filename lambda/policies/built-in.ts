@@ -11,6 +11,7 @@ import {
   isFailed,
   type Policy,
   policyName,
+  policyReads,
 } from './policy';
 
 /** A scope-token (RFC 6749 section 3.3). */
@@ -55,8 +56,9 @@ export function requireAnyScope(...scopes: string[]): Policy {
  * ranges). Host bits are ignored: `10.1.2.3/8` is `10.0.0.0/8`. Decides `source_ip_allowed`,
  * `source_ip_not_allowed`, `source_ip_missing` or `source_ip_invalid` (the last two deny).
  *
- * The authorizer caches its decision per identity source: a route using this policy needs the source IP
- * among the authorizer's identity sources, or a cached allow would follow the token to another network.
+ * It declares that it reads the request fact `sourceIp`: API Gateway caches the authorizer's answer per
+ * identity source, and the CDK `AuthApi` adds the source IP to them for a table that uses this policy, so a
+ * cached allow cannot follow the token to another network.
  *
  * @throws {TypeError} when no CIDR is given or one is malformed (with the value given).
  */
@@ -69,15 +71,19 @@ export function sourceIpAllowList(cidrs: readonly string[]): Policy {
     const { address, prefix, family } = parseCidr(cidr);
     allowed.addSubnet(address, prefix, family);
   }
-  return definePolicy(`sourceIpAllowList(${cidrs.join(', ')})`, ({ request }) => {
-    const ip = request.sourceIp;
-    if (ip === undefined || ip === '') return { allow: false, reason: 'source_ip_missing' };
-    const version = ip.includes('%') ? 0 : isIP(ip);
-    if (version === 0) return { allow: false, reason: 'source_ip_invalid' };
-    return allowed.check(ip, version === 4 ? 'ipv4' : 'ipv6')
-      ? { allow: true, reason: 'source_ip_allowed' }
-      : { allow: false, reason: 'source_ip_not_allowed' };
-  });
+  return definePolicy(
+    `sourceIpAllowList(${cidrs.join(', ')})`,
+    ({ request }) => {
+      const ip = request.sourceIp;
+      if (ip === undefined || ip === '') return { allow: false, reason: 'source_ip_missing' };
+      const version = ip.includes('%') ? 0 : isIP(ip);
+      if (version === 0) return { allow: false, reason: 'source_ip_invalid' };
+      return allowed.check(ip, version === 4 ? 'ipv4' : 'ipv6')
+        ? { allow: true, reason: 'source_ip_allowed' }
+        : { allow: false, reason: 'source_ip_not_allowed' };
+    },
+    { reads: ['sourceIp'] },
+  );
 }
 
 /**
@@ -91,57 +97,70 @@ export function authenticated(): Policy {
 /**
  * Allows when every policy allows. Runs them in order and stops at the first deny, which it returns as is
  * (naming the inner policy that denied); when all allow, decides `all_allowed` under its own name,
- * `allOf(<inner names>)`.
+ * `allOf(<inner names>)`. Reads the request facts its policies read (each is handed only its own).
  *
  * @throws {TypeError} when no policy is given, or one is not a function.
  */
 export function allOf(...policies: Policy[]): Policy {
   const name = combinatorName('allOf', policies);
-  return definePolicy(name, async (context) => {
-    for (const policy of policies) {
-      const inner = await evaluatePolicy(policy, context);
-      if (!inner.allow) return inner;
-    }
-    return { allow: true, reason: 'all_allowed' };
-  });
+  return definePolicy(
+    name,
+    async (context) => {
+      for (const policy of policies) {
+        const inner = await evaluatePolicy(policy, context);
+        if (!inner.allow) return inner;
+      }
+      return { allow: true, reason: 'all_allowed' };
+    },
+    { reads: policies.flatMap(policyReads) },
+  );
 }
 
 /**
  * Allows when at least one policy allows. Runs them in order and stops at the first allow, which it returns
  * as is (naming the inner policy that allowed); when all deny, denies under its own name with the inner
- * reasons in order: `none_allowed(scope_missing:admin, source_ip_not_allowed)`.
+ * reasons in order: `none_allowed(scope_missing:admin, source_ip_not_allowed)`. Reads the request facts its
+ * policies read (each is handed only its own).
  *
  * @throws {TypeError} when no policy is given, or one is not a function.
  */
 export function anyOf(...policies: Policy[]): Policy {
   const name = combinatorName('anyOf', policies);
-  return definePolicy(name, async (context) => {
-    const denials: Decision[] = [];
-    for (const policy of policies) {
-      const inner = await evaluatePolicy(policy, context);
-      if (inner.allow) return inner;
-      denials.push(inner);
-    }
-    // A failing inner policy might have allowed: the deny stays marked, so that `not` cannot invert it.
-    const reason = `none_allowed(${denials.map((denial) => denial.reason).join(', ')})`;
-    return decision(false, name, reason, denials.some(isFailed));
-  });
+  return definePolicy(
+    name,
+    async (context) => {
+      const denials: Decision[] = [];
+      for (const policy of policies) {
+        const inner = await evaluatePolicy(policy, context);
+        if (inner.allow) return inner;
+        denials.push(inner);
+      }
+      // A failing inner policy might have allowed: the deny stays marked, so that `not` cannot invert it.
+      const reason = `none_allowed(${denials.map((denial) => denial.reason).join(', ')})`;
+      return decision(false, name, reason, denials.some(isFailed));
+    },
+    { reads: policies.flatMap(policyReads) },
+  );
 }
 
 /**
  * Inverts a policy: allows when it denies and denies when it allows, under the name `not(<inner name>)`
  * with reason `not:<inner reason>`. Fails closed: a deny caused by a failing policy
- * ({@link POLICY_ERROR}) stays a deny, returned as is.
+ * ({@link POLICY_ERROR}) stays a deny, returned as is. Reads the request facts its policy reads.
  *
  * @throws {TypeError} when `policy` is not a function.
  */
 export function not(policy: Policy): Policy {
   const name = combinatorName('not', [policy]);
-  return definePolicy(name, async (context) => {
-    const inner = await evaluatePolicy(policy, context);
-    if (isFailed(inner)) return inner;
-    return { allow: !inner.allow, reason: `not:${inner.reason}` };
-  });
+  return definePolicy(
+    name,
+    async (context) => {
+      const inner = await evaluatePolicy(policy, context);
+      if (isFailed(inner)) return inner;
+      return { allow: !inner.allow, reason: `not:${inner.reason}` };
+    },
+    { reads: policyReads(policy) },
+  );
 }
 
 function combinatorName(combinator: string, policies: readonly Policy[]): string {

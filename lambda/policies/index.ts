@@ -19,7 +19,11 @@ export {
   POLICY_ERROR,
   type Policy,
   type PolicyContext,
+  type PolicyOptions,
   type PolicyVerdict,
   type ProtectedRoute,
   policyName,
+  policyReads,
+  type RequestFact,
+  requestFactsOf,
 } from './policy';

@@ -15,11 +15,33 @@ export interface PolicyContext {
   readonly session: SessionRecord;
   /** The route being decided (the authorizer decides every route of the table for one token). */
   readonly route: { readonly method: HttpMethod; readonly path: string };
-  /** Request facts the authorizer sees. */
+  /**
+   * Request facts: only those the policy declares it reads ({@link PolicyOptions.reads}); any other member is
+   * absent, so an undeclared read sees `undefined` (and a policy written to deny then fails closed).
+   */
   readonly request: {
-    /** The caller's source IP as API Gateway reports it. */
+    /** The caller's source IP as API Gateway reports it (`requestContext.identity.sourceIp`). */
     readonly sourceIp?: string;
   };
+}
+
+/**
+ * A request fact: a member of {@link PolicyContext.request}. API Gateway caches the authorizer's answer per
+ * identity source, so every fact a policy reads must be part of the cache key: the CDK `AuthApi` adds the
+ * identity source of each fact the route table reads ({@link requestFactsOf}) and fails synth for a fact it
+ * has none for.
+ */
+export type RequestFact = keyof PolicyContext['request'];
+
+/** Options of {@link definePolicy}. */
+export interface PolicyOptions {
+  /**
+   * The request facts the policy reads from `context.request`. The policy is handed these and no others,
+   * and the CDK `AuthApi` adds each one's identity source to the authorizer's cache key. A combinator
+   * declares what its inner policies read: `policies.flatMap(policyReads)`.
+   * @default none: `context.request` is empty
+   */
+  readonly reads?: readonly RequestFact[];
 }
 
 /** A policy's verdict: whether to allow, which policy decided, and a stable reason code for the log. */
@@ -66,6 +88,30 @@ export interface PolicyVerdict {
 /** Upper bound of a policy name, characters: longer names are a configuration mistake. */
 const MAX_NAME_LENGTH = 256;
 
+/** What a request fact's name looks like: a `PolicyContext.request` member name. */
+const FACT_NAME = /^[A-Za-z][A-Za-z0-9]{0,63}$/;
+
+const NO_FACTS: readonly RequestFact[] = Object.freeze([]);
+
+/** The request facts each policy made by {@link definePolicy} declared, sorted and without duplicates. */
+const declaredFacts = new WeakMap<Policy, readonly RequestFact[]>();
+
+/**
+ * The request facts a policy declared it reads ({@link PolicyOptions.reads}), sorted: none for a policy
+ * written as a plain function.
+ */
+export function policyReads(policy: Policy): readonly RequestFact[] {
+  return (typeof policy === 'function' && declaredFacts.get(policy)) || NO_FACTS;
+}
+
+/**
+ * The request facts a route table's policies read, sorted and without duplicates: what the authorizer's
+ * cache key must include besides the token. The CDK `AuthApi` adds an identity source for each.
+ */
+export function requestFactsOf(routes: readonly { readonly policy: Policy }[]): readonly RequestFact[] {
+  return uniqueSorted(routes.flatMap((route) => policyReads(route.policy)));
+}
+
 /**
  * The name of a policy, as combinators and error decisions report it: the name given to
  * {@link definePolicy}, else the function's own name, else `anonymous`.
@@ -83,9 +129,14 @@ export function policyName(policy: Policy): string {
  * options (throwing a `TypeError` with the value given) and takes any clock or client as an option, so its
  * test can freeze time. See `docs/custom-policies.md`.
  *
+ * A policy that reads a request fact (`context.request.sourceIp`) declares it in `options.reads`: it is
+ * handed only the facts it declares, and the authorizer's cache key includes each (see {@link PolicyOptions}).
+ *
  * @param name the name the decision log records, conventionally the factory call: `businessHours()`.
  * @param decide the rule; called only after the signature, claims and session checks pass.
- * @throws {TypeError} when the name is empty or longer than 256 characters.
+ * @param options what the policy reads from the request.
+ * @throws {TypeError} when the name is empty or longer than 256 characters, or `reads` is not a list of
+ * request fact names.
  *
  * @example
  * import { definePolicy, type Policy } from '.';
@@ -106,31 +157,36 @@ export function policyName(policy: Policy): string {
 export function definePolicy(
   name: string,
   decide: (context: PolicyContext) => PolicyVerdict | Promise<PolicyVerdict>,
+  options: PolicyOptions = {},
 ): Policy {
   if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
     throw new TypeError(`a policy name must be 1 to ${MAX_NAME_LENGTH} characters, got '${String(name)}'`);
   }
+  const reads = checkReads(name, options.reads);
   const withName = (verdict: PolicyVerdict): Decision =>
     decision(verdict.allow, verdict.policy ?? name, verdict.reason, isFailed(verdict));
   const policy: Policy = (context) => {
-    const verdict = decide(context);
+    // Called directly or through evaluatePolicy: either way, only the declared request facts.
+    const verdict = decide(onlyFacts(context, reads));
     return verdict instanceof Promise ? verdict.then(withName) : withName(verdict);
   };
   Object.defineProperty(policy, 'name', { value: name });
+  if (reads.length > 0) declaredFacts.set(policy, reads);
   return policy;
 }
 
 /**
  * Runs one policy and never throws: the decision it returns, or a deny with reason {@link POLICY_ERROR}
  * naming the policy when it throws, rejects, or returns anything but a decision with a boolean `allow` and
- * non-empty `policy` and `reason` strings (fail closed). The combinators use it for their inner policies;
- * the authorizer uses it for each route's policy.
+ * non-empty `policy` and `reason` strings (fail closed). The policy is handed only the request facts it
+ * declared ({@link policyReads}). The combinators use it for their inner policies; the authorizer uses it for
+ * each route's policy.
  *
  * @returns a frozen decision.
  */
 export async function evaluatePolicy(policy: Policy, context: PolicyContext): Promise<Decision> {
   try {
-    const decision: unknown = await policy(context);
+    const decision: unknown = await policy(onlyFacts(context, policyReads(policy)));
     if (isDecision(decision)) {
       return decision.failed === true && Object.isFrozen(decision)
         ? decision
@@ -177,4 +233,38 @@ function isDecision(value: unknown): value is Decision {
     typeof reason === 'string' &&
     reason.length > 0
   );
+}
+
+/** The context with only the request facts in `reads` (the same object when it has no others). */
+function onlyFacts(context: PolicyContext, reads: readonly RequestFact[]): PolicyContext {
+  const request: Partial<Record<string, unknown>> = context?.request ?? {};
+  const present = Object.keys(request);
+  if (present.every((fact) => (reads as readonly string[]).includes(fact))) return context;
+  const kept: Record<string, unknown> = {};
+  for (const fact of reads) {
+    if (Object.hasOwn(request, fact)) kept[fact] = request[fact];
+  }
+  return { ...context, request: Object.freeze(kept) };
+}
+
+function checkReads(name: string, reads: unknown): readonly RequestFact[] {
+  if (reads === undefined) return NO_FACTS;
+  if (!Array.isArray(reads) || !reads.every((fact) => typeof fact === 'string' && FACT_NAME.test(fact))) {
+    throw new TypeError(
+      `definePolicy(${name}): reads must list request fact names (members of PolicyContext.request, e.g. ['sourceIp']), got ${describeReads(reads)}`,
+    );
+  }
+  return uniqueSorted(reads as RequestFact[]);
+}
+
+function describeReads(reads: unknown): string {
+  try {
+    return JSON.stringify(reads) ?? String(reads);
+  } catch {
+    return String(reads);
+  }
+}
+
+function uniqueSorted(facts: readonly RequestFact[]): readonly RequestFact[] {
+  return facts.length === 0 ? NO_FACTS : Object.freeze([...new Set(facts)].sort());
 }

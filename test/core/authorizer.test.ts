@@ -8,8 +8,8 @@ import { importJwks } from '../../lambda/core/jws';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
-import type { ProtectedRoute } from '../../lambda/policies';
-import { requireScope } from '../../lambda/policies';
+import type { ProtectedRoute, RequestFact } from '../../lambda/policies';
+import { authenticated, definePolicy, requireScope, sourceIpAllowList } from '../../lambda/policies';
 import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
@@ -36,7 +36,9 @@ const ROUTES: ProtectedRoute[] = [
   { method: 'GET', path: '/api/admin', policy: requireScope('admin') },
 ];
 
-function setup(options: { published?: () => KeySet; sessionTtlMs?: number } = {}) {
+function setup(
+  options: { published?: () => KeySet; sessionTtlMs?: number; routes?: readonly ProtectedRoute[] } = {},
+) {
   const clock = new FrozenClock(Date.now());
   let loads = 0;
   const jwks = new JwksCache({
@@ -52,7 +54,7 @@ function setup(options: { published?: () => KeySet; sessionTtlMs?: number } = {}
   const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get, clock: clock.now });
   const sessions = new SessionCache({ store, ttlMs: options.sessionTtlMs ?? 1000, clock: clock.now });
   const authenticator = new BearerAuthenticator({ verifier, jwks, sessions, clock: clock.now });
-  const authorizer = new Authorizer(authenticator, ROUTES);
+  const authorizer = new Authorizer(authenticator, options.routes ?? ROUTES);
   const service = new SessionService({ store, keys: async () => keys, profile, clock: clock.now });
   return { clock, authorizer, authenticator, service, sessions, loads: () => loads };
 }
@@ -110,6 +112,60 @@ describe('Authorizer', () => {
       outcome: 'unauthorized',
       reason,
     });
+  });
+
+  test('hands each policy only the request facts it declares', async () => {
+    // GIVEN one route whose policy declares the source IP and one whose policy reads it undeclared
+    const readsUndeclared: ProtectedRoute['policy'] = ({ request }) => ({
+      allow: request.sourceIp === '10.1.2.3',
+      policy: 'readsUndeclared',
+      reason: `saw:${request.sourceIp}`,
+    });
+    const routes: ProtectedRoute[] = [
+      { method: 'GET', path: '/api/office', policy: sourceIpAllowList(['10.0.0.0/8']) },
+      { method: 'GET', path: '/api/sneaky', policy: readsUndeclared },
+    ];
+    const { authorizer, service } = setup({ routes });
+    const tokens = await service.login(USER);
+    // WHEN the request comes from 10.1.2.3
+    const result = await authorizer.authorize({
+      authorization: `Bearer ${tokens.accessToken}`,
+      method: 'GET',
+      path: '/api/office',
+      sourceIp: '10.1.2.3',
+    });
+    // THEN the declared read sees it; the undeclared one sees undefined and denies (fails closed)
+    expect(result.outcome === 'decided' && result.routes.map(({ decision }) => decision)).toEqual([
+      { allow: true, policy: 'sourceIpAllowList(10.0.0.0/8)', reason: 'source_ip_allowed' },
+      { allow: false, policy: 'readsUndeclared', reason: 'saw:undefined' },
+    ]);
+  });
+
+  test('fails at start-up on a policy that reads a request fact the authorizer does not provide', () => {
+    const { authenticator } = setup();
+    const readsUserAgent = definePolicy('readsUserAgent()', () => ({ allow: true, reason: 'ok' }), {
+      reads: ['userAgent' as RequestFact],
+    });
+    expect(
+      () =>
+        new Authorizer(authenticator, [
+          { method: 'GET', path: '/api/me', policy: authenticated() },
+          { method: 'GET', path: '/api/agent', policy: readsUserAgent },
+        ]),
+    ).toThrow(
+      /^route 1 \(GET \/api\/agent\): policy readsUserAgent\(\) reads the request fact 'userAgent', which the authorizer does not provide \(it provides: sourceIp\)$/,
+    );
+  });
+
+  test('fails at start-up on routes whose method ARN patterns overlap', () => {
+    const { authenticator } = setup();
+    expect(
+      () =>
+        new Authorizer(authenticator, [
+          { method: 'GET', path: '/api/items/{id}', policy: requireScope('items:read') },
+          { method: 'GET', path: '/api/items/mine', policy: authenticated() },
+        ]),
+    ).toThrow(/route 0 \(GET \/api\/items\/\{id\}\) overlaps route 1 \(GET \/api\/items\/mine\)/);
   });
 
   test('accepts the scheme in any case', async () => {

@@ -8,6 +8,9 @@ import {
   not,
   POLICY_ERROR,
   policyName,
+  policyReads,
+  type RequestFact,
+  requestFactsOf,
   requireAnyScope,
   requireScope,
   sourceIpAllowList,
@@ -439,5 +442,88 @@ describe('nested combinators', () => {
     const decision = await evaluatePolicy(policy, context('admin suspended', { sourceIp: '192.0.2.1' }));
 
     expect(decision).toEqual(deny('not(requireScope(suspended))', 'not:scope_present'));
+  });
+});
+
+describe('request facts', () => {
+  /** A policy that reports the source IP it was handed, declaring the facts given. */
+  function seesSourceIp(reads?: readonly RequestFact[]): Policy {
+    return definePolicy(
+      'seesSourceIp()',
+      ({ request }) => ({ allow: request.sourceIp !== undefined, reason: `ip:${request.sourceIp}` }),
+      reads === undefined ? {} : { reads },
+    );
+  }
+
+  test('sourceIpAllowList declares the source IP', () => {
+    expect(policyReads(sourceIpAllowList(['10.0.0.0/8']))).toEqual(['sourceIp']);
+  });
+
+  test('a policy that declares nothing reads nothing', () => {
+    expect(policyReads(requireScope('admin'))).toEqual([]);
+    expect(policyReads(authenticated())).toEqual([]);
+    expect(policyReads(() => ({ allow: true, policy: 'plain', reason: 'plain' }))).toEqual([]);
+  });
+
+  test('combinators read what their policies read, once', () => {
+    const office = sourceIpAllowList(['10.0.0.0/8']);
+    expect(policyReads(allOf(requireScope('admin'), office))).toEqual(['sourceIp']);
+    expect(policyReads(anyOf(office, allOf(office, requireScope('a'))))).toEqual(['sourceIp']);
+    expect(policyReads(not(office))).toEqual(['sourceIp']);
+    expect(policyReads(anyOf(requireScope('a'), not(requireScope('b'))))).toEqual([]);
+  });
+
+  test('requestFactsOf a route table is the union of its policies', () => {
+    const routes = [
+      { policy: requireScope('admin') },
+      { policy: anyOf(requireScope('admin'), sourceIpAllowList(['10.0.0.0/8'])) },
+      { policy: seesSourceIp(['sourceIp']) },
+    ];
+    expect(requestFactsOf(routes)).toEqual(['sourceIp']);
+    expect(requestFactsOf([{ policy: authenticated() }])).toEqual([]);
+  });
+
+  test('a policy that declares a fact is handed it', async () => {
+    const decision = await evaluatePolicy(seesSourceIp(['sourceIp']), context('', { sourceIp: '10.9.9.9' }));
+    expect(decision).toEqual(allow('seesSourceIp()', 'ip:10.9.9.9'));
+  });
+
+  test('a policy that reads a fact it did not declare sees undefined, and so fails closed', async () => {
+    const request = { sourceIp: '10.9.9.9' };
+    // Through evaluatePolicy (as the authorizer runs it), called directly, and as a plain function
+    await expect(evaluatePolicy(seesSourceIp(), context('', request))).resolves.toEqual(
+      deny('seesSourceIp()', 'ip:undefined'),
+    );
+    expect(await seesSourceIp()(context('', request))).toEqual(deny('seesSourceIp()', 'ip:undefined'));
+    const plain: Policy = ({ request: facts }) => ({
+      allow: facts.sourceIp !== undefined,
+      policy: 'plain',
+      reason: 'plain',
+    });
+    await expect(evaluatePolicy(plain, context('', request))).resolves.toEqual(deny('plain', 'plain'));
+  });
+
+  test('an inner policy of a combinator sees only its own facts', async () => {
+    // anyOf reads sourceIp (for the allow-list), but the undeclared inner policy is still handed none
+    const policy = anyOf(seesSourceIp(), sourceIpAllowList(['192.0.2.0/24']));
+    const decision = await evaluatePolicy(policy, context('', { sourceIp: '10.9.9.9' }));
+    expect(decision).toEqual(
+      deny(
+        'anyOf(seesSourceIp(), sourceIpAllowList(192.0.2.0/24))',
+        'none_allowed(ip:undefined, source_ip_not_allowed)',
+      ),
+    );
+    const office = await evaluatePolicy(policy, context('', { sourceIp: '192.0.2.7' }));
+    expect(office).toEqual(allow('sourceIpAllowList(192.0.2.0/24)', 'source_ip_allowed'));
+  });
+
+  test('fails on reads that are not a list of fact names', () => {
+    const decide = () => ({ allow: true, reason: 'ok' });
+    expect(() => definePolicy('x()', decide, { reads: 'sourceIp' as unknown as RequestFact[] })).toThrow(
+      /definePolicy\(x\(\)\): reads must list request fact names .*, got "sourceIp"/,
+    );
+    expect(() => definePolicy('x()', decide, { reads: ['source ip' as RequestFact] })).toThrow(
+      /reads must list request fact names/,
+    );
   });
 });

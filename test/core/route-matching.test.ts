@@ -1,15 +1,19 @@
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import fc from 'fast-check';
 import {
   type ApiStage,
   buildMethodArn,
   isValidRequestPath,
   MAX_PATH_LENGTH,
   matchRoute,
+  methodArnCovers,
   parseMethodArn,
   type RoutePattern,
   validateRouteTable,
 } from '../../lambda/core/route-matching';
 import type { ProtectedRoute } from '../../lambda/policies';
 import { authenticated } from '../../lambda/policies';
+import { isAllowed } from '../../local/platform';
 
 const PREFIX = 'arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod';
 const STAGE: ApiStage = {
@@ -260,12 +264,38 @@ describe('isValidRequestPath', () => {
   });
 });
 
+describe('methodArnCovers', () => {
+  test.each([
+    ['/api/items/{id}', '/api/items/mine', true],
+    ['/api/items/mine', '/api/items/{id}', false],
+    ['/api/items/{id}', '/api/items/{id}/comments', true],
+    ['/api/items/{id}/comments', '/api/items/{id}', false],
+    ['/api/items/{id}', '/api/items', false],
+    ['/api/items', '/api/items/{id}', false],
+    ['/api/files/{path+}', '/api/files/{id}/meta', true],
+    ['/api/files/{id}/meta', '/api/files/{path+}', true],
+    ['/api/{a}/x', '/api/{b}/y', false],
+    ['/api/{a}/x', '/api/y/{b}', true],
+    ['/{id}', '/', true],
+    ['/{proxy+}', '/', true],
+    ['/a/{id}', '/', false],
+    ['/', '/{proxy+}', false],
+  ])("%s's method ARN pattern matches requests to %s: %s", (a, b, expected) => {
+    expect(methodArnCovers(route('GET', a), route('GET', b))).toBe(expected);
+  });
+
+  test('never matches a route of another method', () => {
+    expect(methodArnCovers(route('GET', '/api/items/{id}'), route('PUT', '/api/items/mine'))).toBe(false);
+  });
+});
+
 describe('validateRouteTable', () => {
   test('accepts a table of distinct routes', () => {
     const table: RoutePattern[] = [
       { method: 'GET', path: '/api/items/{id}' },
       { method: 'DELETE', path: '/api/items/{id}' },
-      { method: 'GET', path: '/api/items/search' },
+      { method: 'GET', path: '/api/items' },
+      { method: 'GET', path: '/api/item-search' },
     ];
 
     expect(() => validateRouteTable(table)).not.toThrow();
@@ -279,6 +309,34 @@ describe('validateRouteTable', () => {
     );
   });
 
+  test('fails on a parameter route whose method ARN pattern matches a literal sibling, naming both', () => {
+    const table = [route('GET', '/api/items/mine'), route('GET', '/api/items/{id}')];
+
+    expect(() => validateRouteTable(table)).toThrow(
+      new RegExp(
+        "^route 1 \\(GET /api/items/\\{id\\}\\) overlaps route 0 \\(GET /api/items/mine\\) in the authorizer's policy: " +
+          'its method ARN pattern GET/api/items/\\* \\(a path parameter is \\*, which also matches /\\) matches ' +
+          'requests to GET /api/items/mine, so a token allowed that route but not this one would be denied both ' +
+          '\\(an explicit Deny overrides an Allow\\)\\. Give the routes paths whose patterns do not overlap',
+      ),
+    );
+  });
+
+  test('fails on a route nested under a parameter route', () => {
+    const table = [route('GET', '/api/items/{id}'), route('GET', '/api/items/{id}/comments')];
+
+    expect(() => validateRouteTable(table)).toThrow(
+      /route 0 \(GET \/api\/items\/\{id\}\) overlaps route 1 \(GET \/api\/items\/\{id\}\/comments\)/,
+    );
+  });
+
+  test('lets routes that share no authorizer policy overlap', () => {
+    const table = [route('GET', '/auth/sessions'), route('GET', '/{proxy+}')];
+
+    expect(() => validateRouteTable(table, { onePolicy: false })).not.toThrow();
+    expect(() => validateRouteTable(table)).toThrow(/route 1 \(GET \/\{proxy\+\}\) overlaps route 0/);
+  });
+
   test('fails on an unknown method', () => {
     const table = [{ ...route('GET', '/api'), method: 'ANY' } as unknown as ProtectedRoute];
 
@@ -289,5 +347,95 @@ describe('validateRouteTable', () => {
     expect(() => validateRouteTable([route('GET', '/api/{id')])).toThrow(
       /'\/api\/\{id' is not a route pattern/,
     );
+  });
+
+  /**
+   * The policy document the authorizer returns for one decision per route (lambda/authorizer/handler.ts):
+   * the allowed routes' method ARNs as an Allow, the others as an explicit Deny.
+   */
+  function policyFor(
+    table: readonly RoutePattern[],
+    allowed: readonly boolean[],
+  ): APIGatewayAuthorizerResult {
+    const arns = (allow: boolean) =>
+      table.filter((_, index) => allowed[index] === allow).map((entry) => buildMethodArn(STAGE, entry));
+    const statement = (effect: 'Allow' | 'Deny', resources: string[]) =>
+      resources.length > 0 ? [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resources }] : [];
+    return {
+      principalId: 'user',
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [...statement('Allow', arns(true)), ...statement('Deny', arns(false))],
+      },
+    };
+  }
+
+  /** Every request path of up to 4 segments over the literals of the tables below and one other value. */
+  const PATHS = [0, 1, 2, 3, 4].flatMap((length) => {
+    let paths: string[][] = [[]];
+    for (let index = 0; index < length; index++) {
+      paths = paths.flatMap((segments) => ['a', 'b', 'z'].map((segment) => [...segments, segment]));
+    }
+    return paths.map((segments) => `/${segments.join('/')}`);
+  });
+
+  /** Route tables of one method over the literals a and b, parameters and greedy parameters. */
+  const TABLES = fc.uniqueArray(
+    fc
+      .tuple(fc.array(fc.constantFrom('a', 'b', '{}'), { maxLength: 3 }), fc.boolean())
+      .filter(([parts, greedy]) => parts.length + (greedy ? 1 : 0) <= 3)
+      .map(([parts, greedy]) => {
+        const named = parts.map((part, index) => (part === '{}' ? `{p${index}}` : part));
+        return `/${[...named, ...(greedy ? ['{rest+}'] : [])].join('/')}`;
+      }),
+    { minLength: 2, maxLength: 4 },
+  );
+
+  test('accepts exactly the tables whose Allow/Deny policy decides every request as its route does', () => {
+    // GIVEN random tables (valid apart from the overlap check)
+    const tables = fc
+      .sample(TABLES, { numRuns: 150, seed: 20_261_127 })
+      .map((paths) => paths.map((path): RoutePattern => ({ method: 'GET', path })))
+      .filter((table) => {
+        try {
+          validateRouteTable(table, { onePolicy: false });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    let accepted = 0;
+    for (const table of tables) {
+      // WHEN the table is checked, and every combination of decisions is tried on every request
+      const valid = (() => {
+        try {
+          validateRouteTable(table);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      const requests = PATHS.flatMap((path) => {
+        const match = matchRoute(table, 'GET', path);
+        return match === undefined
+          ? []
+          : [{ arn: `${PREFIX}/GET${path}`, index: table.indexOf(match.route) }];
+      });
+      let right = true;
+      for (let combination = 0; combination < 2 ** table.length && right; combination++) {
+        const allowed = table.map((_, index) => (combination & (2 ** index)) !== 0);
+        const policy = policyFor(table, allowed);
+        right = requests.every(({ arn, index }) => isAllowed(policy, arn) === allowed[index]);
+      }
+      // THEN it is accepted when, and only when, the cached policy is right on every route
+      expect({ table: table.map((entry) => entry.path), valid }).toEqual({
+        table: table.map((entry) => entry.path),
+        valid: right,
+      });
+      if (valid) accepted += 1;
+    }
+    // The sample holds both kinds of table.
+    expect(accepted).toBeGreaterThan(10);
+    expect(tables.length - accepted).toBeGreaterThan(10);
   });
 });

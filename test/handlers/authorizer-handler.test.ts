@@ -10,9 +10,16 @@ import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService, type TokenSet } from '../../lambda/core/session-service';
-import { evaluatePolicy } from '../../lambda/policies';
+import {
+  authenticated,
+  evaluatePolicy,
+  type ProtectedRoute,
+  requireScope,
+  sourceIpAllowList,
+} from '../../lambda/policies';
 import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import { localClient } from '../../local/dynamodb-local';
+import { isAllowed } from '../../local/platform';
 import { freshTable } from '../support/dynamodb';
 import { TEST_API as API, authorizerEvent as event } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
@@ -33,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(() => client.destroy());
 
-function handlerWith(sessionStore = store) {
+function handlerWith(sessionStore = store, routes: readonly ProtectedRoute[] = PROTECTED_ROUTES) {
   const lines: string[] = [];
   const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
   const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get });
@@ -43,7 +50,7 @@ function handlerWith(sessionStore = store) {
     sessions: new SessionCache({ store: sessionStore, ttlMs: 1000 }),
   });
   const handler = createAuthorizerHandler({
-    authorizer: new Authorizer(authenticator, PROTECTED_ROUTES),
+    authorizer: new Authorizer(authenticator, routes),
     logger: createLogger('authorizer', (line) => lines.push(line)),
   });
   return { handler, lines };
@@ -52,20 +59,20 @@ function handlerWith(sessionStore = store) {
 describe('authorizer handler', () => {
   /**
    * The statements the authorizer must return for a token: every route of the table, in table order, allowed
-   * when its policy allows this session and denied otherwise. Derived from the route table, so a fork's
-   * routes are checked the same way.
+   * when its policy allows this session (and the request facts of the event) and denied otherwise. Derived
+   * from the route table, so a fork's routes are checked the same way.
    */
-  async function expectedStatements(tokens: TokenSet) {
+  async function expectedStatements(tokens: TokenSet, routes: readonly ProtectedRoute[] = PROTECTED_ROUTES) {
     const claims = JSON.parse(
       Buffer.from(tokens.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
     ) as AccessTokenClaims;
     const session = await store.get(tokens.sid);
     if (session === undefined) throw new Error('the session was not stored');
+    const request = { sourceIp: event(undefined).requestContext.identity.sourceIp };
     const effects = await Promise.all(
-      PROTECTED_ROUTES.map(async ({ method, path, policy }) => ({
+      routes.map(async ({ method, path, policy }) => ({
         resource: `${API}/${method}${path.replace(/\{[^}]+\}/g, '*')}`,
-        allow: (await evaluatePolicy(policy, { claims, session, route: { method, path }, request: {} }))
-          .allow,
+        allow: (await evaluatePolicy(policy, { claims, session, route: { method, path }, request })).allow,
       })),
     );
     const allowed = effects.filter((effect) => effect.allow).map((effect) => effect.resource);
@@ -104,6 +111,71 @@ describe('authorizer handler', () => {
     expect(statements[0]).toMatchObject({
       Effect: 'Allow',
       Resource: expect.arrayContaining([`${API}/GET/api/admin`]),
+    });
+  });
+
+  describe('on a table with path parameters and a source-address policy', () => {
+    // Method ARN patterns that do not overlap (validateRouteTable refuses those that do).
+    const ROUTES: readonly ProtectedRoute[] = [
+      { method: 'GET', path: '/api/me', policy: authenticated() },
+      { method: 'GET', path: '/api/items', policy: authenticated() },
+      { method: 'GET', path: '/api/items/{id}', policy: requireScope('items:read') },
+      { method: 'DELETE', path: '/api/items/{id}', policy: requireScope('items:write') },
+      { method: 'GET', path: '/api/my-items/{id}/history', policy: authenticated() },
+      { method: 'GET', path: '/api/office/{path+}', policy: sourceIpAllowList(['198.51.100.0/24']) },
+    ];
+
+    test.each(['profile', 'profile items:read', 'profile items:read items:write'])(
+      'returns the statements the table derives for scope %p',
+      async (scope) => {
+        const { handler } = handlerWith(store, ROUTES);
+        const tokens = await service.login({ sub: 'table-user', clientId: 'native', scope });
+        const result = await handler(event(`Bearer ${tokens.accessToken}`));
+        expect(result.policyDocument.Statement).toEqual(await expectedStatements(tokens, ROUTES));
+      },
+    );
+
+    test('the one cached policy decides a request to every route as its policy does', async () => {
+      const { handler } = handlerWith(store, ROUTES);
+      const tokens = await service.login({ sub: 'table-user', clientId: 'native', scope: 'items:read' });
+      // WHEN the authorizer answers one request (API Gateway then caches the answer for every route)
+      const result = await handler(event(`Bearer ${tokens.accessToken}`));
+      // THEN, evaluated as API Gateway does, it allows exactly the requests whose route's policy allows
+      const claims = JSON.parse(
+        Buffer.from(tokens.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
+      ) as AccessTokenClaims;
+      const session = await store.get(tokens.sid);
+      if (session === undefined) throw new Error('the session was not stored');
+      const request = { sourceIp: event(undefined).requestContext.identity.sourceIp };
+      for (const { method, path, policy } of ROUTES) {
+        const expected = (await evaluatePolicy(policy, { claims, session, route: { method, path }, request }))
+          .allow;
+        // A concrete request: each parameter one segment, a greedy parameter two.
+        const concrete = path.replace(/\{[^}]+\+\}/, 'x7/y8').replace(/\{[^}]+\}/g, 'x7');
+        expect([method, concrete, isAllowed(result, `${API}/${method}${concrete}`)]).toEqual([
+          method,
+          concrete,
+          expected,
+        ]);
+      }
+    });
+
+    test('hands the source IP to the policy that declares it', async () => {
+      const { handler } = handlerWith(store, ROUTES);
+      const tokens = await service.login({ sub: 'table-user', clientId: 'native', scope: 'profile' });
+      const office = `${API}/GET/api/office/*`;
+      const inside = await handler(event(`Bearer ${tokens.accessToken}`));
+      const elsewhere = event(`Bearer ${tokens.accessToken}`);
+      elsewhere.requestContext.identity.sourceIp = '192.0.2.1';
+      const outside = await handler(elsewhere);
+      expect(inside.policyDocument.Statement[0]).toMatchObject({
+        Effect: 'Allow',
+        Resource: expect.arrayContaining([office]),
+      });
+      expect(outside.policyDocument.Statement[1]).toMatchObject({
+        Effect: 'Deny',
+        Resource: expect.arrayContaining([office]),
+      });
     });
   });
 

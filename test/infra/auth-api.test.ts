@@ -6,7 +6,17 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
-import { AuthApi, type AuthApiProps } from '../../lib/auth-api';
+import {
+  allOf,
+  authenticated,
+  definePolicy,
+  type RequestFact,
+  requestFactsOf,
+  requireScope,
+  sourceIpAllowList,
+} from '../../lambda/policies';
+import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
+import { AuthApi, type AuthApiProps, REQUEST_FACT_IDENTITY_SOURCES } from '../../lib/auth-api';
 import { AuthWebAcl, COMMON_RULE_SET_BODY_RULES, WAF_RULE_NAMES } from '../../lib/auth-web-acl';
 
 type Props = Partial<Omit<AuthApiProps, 'issuerFunction' | 'authorizerFunction'>>;
@@ -267,14 +277,41 @@ describe('AuthApi', () => {
   });
 
   describe('authorizer', () => {
-    test('is a REQUEST authorizer on the Authorization header with the configured cache TTL', () => {
+    test('is a REQUEST authorizer with the configured cache TTL', () => {
       template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
         Type: 'REQUEST',
-        IdentitySource: 'method.request.header.Authorization',
         AuthorizerResultTtlInSeconds: 2,
         AuthorizerUri: {
           'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [fixture.authorizerFunctionId, 'Arn'] }])],
         },
+      });
+    });
+
+    test('keys the cache on the source IP too when a policy of the table reads it', () => {
+      // GIVEN a table in which one route's policy reads the source IP, inside a combinator
+      const routes = [
+        { method: 'GET' as const, path: '/api/me', policy: authenticated() },
+        {
+          method: 'GET' as const,
+          path: '/api/admin',
+          policy: allOf(requireScope('admin'), sourceIpAllowList(['10.0.0.0/8'])),
+        },
+      ];
+      // WHEN
+      const custom = synth({ routes });
+      // THEN the identity sources are the Authorization header and the source IP
+      custom.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+        Type: 'REQUEST',
+        IdentitySource: 'method.request.header.Authorization,context.identity.sourceIp',
+      });
+      expect(REQUEST_FACT_IDENTITY_SOURCES.sourceIp).toBe('context.identity.sourceIp');
+    });
+
+    test('keys the cache on the Authorization header and on each request fact the route table reads', () => {
+      // Derived from the route table: the sample table reads no request fact, a fork's may.
+      const facts = requestFactsOf(PROTECTED_ROUTES).map((fact) => REQUEST_FACT_IDENTITY_SOURCES[fact]);
+      template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+        IdentitySource: ['method.request.header.Authorization', ...facts].join(','),
       });
     });
 
@@ -364,8 +401,8 @@ describe('AuthApi', () => {
       // WHEN the table declares /api/me and another route, but not /api/admin
       const custom = synth({
         routes: [
-          { method: 'GET', path: '/api/me' },
-          { method: 'GET', path: '/api/items/{id}' },
+          { method: 'GET', path: '/api/me', policy: authenticated() },
+          { method: 'GET', path: '/api/items/{id}', policy: authenticated() },
         ],
       });
       // THEN
@@ -375,7 +412,9 @@ describe('AuthApi', () => {
 
     test('addProtectedRoute adds a declared route behind the authorizer with its integration', () => {
       // GIVEN
-      const { stack, authApi } = build({ routes: [{ method: 'GET', path: '/api/items/{id}' }] });
+      const { stack, authApi } = build({
+        routes: [{ method: 'GET', path: '/api/items/{id}', policy: authenticated() }],
+      });
       const backend = new lambda.Function(stack, 'Backend', {
         runtime: lambda.Runtime.NODEJS_22_X,
         handler: 'index.handler',
@@ -763,17 +802,54 @@ describe('AuthApi', () => {
       expect(() =>
         build({
           routes: [
-            { method: 'GET', path: '/api/items/{id}' },
-            { method: 'GET', path: '/api/items/{key}' },
+            { method: 'GET', path: '/api/items/{id}', policy: authenticated() },
+            { method: 'GET', path: '/api/items/{key}', policy: authenticated() },
           ],
         }),
       ).toThrow(/routes is a table in which route 1 \(GET \/api\/items\/\{key\}\) duplicates route 0/);
     });
 
-    test('fails with a protected route that is an issuer route', () => {
-      expect(() => build({ routes: [{ method: 'GET', path: '/auth/sessions' }] })).toThrow(
-        /routes\[0\] is GET \/auth\/sessions; allowed: a route that no issuer route matches/,
+    test('fails with routes whose method-ARN patterns overlap, naming both', () => {
+      // GIVEN /api/items/{id}, whose ARN pattern GET/api/items/* also matches requests to /api/items/mine
+      const routes = [
+        { method: 'GET' as const, path: '/api/items/{id}', policy: requireScope('items:read') },
+        { method: 'GET' as const, path: '/api/items/mine', policy: authenticated() },
+      ];
+      // THEN
+      expect(() => build({ routes })).toThrow(
+        /routes is a table in which route 0 \(GET \/api\/items\/\{id\}\) overlaps route 1 \(GET \/api\/items\/mine\) in the authorizer's policy: its method ARN pattern GET\/api\/items\/\* .* matches requests to GET \/api\/items\/mine.*Give the routes paths whose patterns do not overlap/,
       );
+    });
+
+    test('accepts a parameter route next to a literal route of another method or prefix', () => {
+      const routes = [
+        { method: 'GET' as const, path: '/api/items/{id}', policy: authenticated() },
+        { method: 'PUT' as const, path: '/api/items/mine', policy: authenticated() },
+        { method: 'GET' as const, path: '/api/items', policy: authenticated() },
+        { method: 'GET' as const, path: '/api/my-items', policy: authenticated() },
+      ];
+      expect(() => build({ routes })).not.toThrow();
+    });
+
+    test('fails when a policy reads a request fact that has no identity source', () => {
+      // GIVEN a custom policy that declares a fact the authorizer cache cannot be keyed on
+      const readsUserAgent = definePolicy('readsUserAgent()', () => ({ allow: true, reason: 'ok' }), {
+        reads: ['userAgent' as RequestFact],
+      });
+      const routes = [
+        { method: 'GET' as const, path: '/api/me', policy: authenticated() },
+        { method: 'GET' as const, path: '/api/agent', policy: allOf(authenticated(), readsUserAgent) },
+      ];
+      // THEN
+      expect(() => build({ routes })).toThrow(
+        /AuthApi: the request fact the policy allOf\(authenticated\(\), readsUserAgent\(\)\) of routes\[1\] \(GET \/api\/agent\) reads is "userAgent"; allowed: a request fact with an identity source, so that the authorizer cache is keyed on it: sourceIp/,
+      );
+    });
+
+    test('fails with a protected route that is an issuer route', () => {
+      expect(() =>
+        build({ routes: [{ method: 'GET', path: '/auth/sessions', policy: authenticated() }] }),
+      ).toThrow(/routes\[0\] is GET \/auth\/sessions; allowed: a route that no issuer route matches/);
     });
   });
 });
