@@ -74,8 +74,8 @@ export class SessionTable extends Construct {
     }
     // "Time to live (TTL) is not supported for MRSC global tables."
     // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_HowItWorks.html#V2globaltables_HowItWorks.consistency-modes-mrsc
-    // A table asking for both would fail at deploy time; without TTL it deploys, and no correctness depends
-    // on it: sessions, refresh tokens and login throttles carry their own expiry, checked when read.
+    // So TTL stays off under MRSC, and no correctness depends on it: sessions and login throttles carry their
+    // own expiry, checked when read; only the clean-up of expired items is lost (docs/data-model.md).
     this.timeToLive = props.consistency !== 'strong';
     if (!this.timeToLive) {
       Annotations.of(this).addWarningV2(
