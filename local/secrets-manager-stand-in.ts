@@ -11,10 +11,12 @@ import {
   PutSecretValueCommand,
   type PutSecretValueCommandInput,
   type PutSecretValueCommandOutput,
+  type ReplicationStatusType,
   ResourceExistsException,
   ResourceNotFoundException,
   SecretsManagerClient,
   type ServiceOutputTypes,
+  StatusType,
   UpdateSecretVersionStageCommand,
   type UpdateSecretVersionStageCommandInput,
   type UpdateSecretVersionStageCommandOutput,
@@ -33,6 +35,8 @@ const AWSPENDING = 'AWSPENDING';
 const ARN_PREFIX = `arn:aws:secretsmanager:${STAND_IN_REGION}:${STAND_IN_ACCOUNT}:secret:`;
 const SUFFIX_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** `ReplicationStatusType.Region`: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicationStatusType.html */
+const REGION = /^([a-z]+-)+\d+$/;
 const ROTATION_STEPS: readonly SecretsManagerRotationEventStep[] = [
   'createSecret',
   'setSecret',
@@ -63,7 +67,18 @@ export interface CreateSecretOptions {
   readonly versionId?: string;
   /** What `DescribeSecret` answers as `RotationEnabled`. @default false, as for a secret made by CreateSecret */
   readonly rotationEnabled?: boolean;
+  /**
+   * Replica regions, as CreateSecret's `AddReplicaRegions`: each one starts `InSync` (see
+   * {@link SecretsManagerStandIn.setReplicationStatus}). @default [] (a secret that is not replicated)
+   */
+  readonly replicaRegions?: ReadonlyArray<{ readonly region: string; readonly kmsKeyId?: string }>;
 }
+
+/**
+ * A replica's `Status` in DescribeSecret's `ReplicationStatus`: `InSync`, `InProgress` or `Failed`
+ * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicationStatusType.html).
+ */
+export type ReplicaStatus = StatusType;
 
 /** Options of {@link SecretsManagerStandIn.rotate}. */
 export interface RotateOptions {
@@ -94,11 +109,19 @@ interface StoredVersion {
   readonly createdAt: number;
 }
 
+interface StoredReplica {
+  readonly kmsKeyId: string | undefined;
+  status: ReplicaStatus;
+  statusMessage: string | undefined;
+}
+
 interface StoredSecret {
   readonly name: string;
   readonly arn: string;
   readonly createdAt: number;
   rotationEnabled: boolean;
+  /** By region, in the order given. */
+  readonly replicas: Map<string, StoredReplica>;
   /** When a rotation last completed (all four steps), as DescribeSecret's `LastRotatedDate`. */
   lastRotatedAt?: number;
   /** In creation order. */
@@ -108,13 +131,25 @@ interface StoredSecret {
 interface Fault {
   readonly error: Error;
   remaining: number;
+  /** Calls still let through before this fault applies. */
+  skip: number;
+}
+
+/** Options of {@link SecretsManagerStandIn.failNext}. */
+export interface FailNextOptions {
+  /** How many calls of the command still succeed before the failures begin. @default 0 */
+  readonly after?: number;
 }
 
 /**
  * A stateful in-memory stand-in for AWS Secrets Manager (Secrets Manager has no local equivalent), faithful
  * to the documented semantics of the calls a rotation function makes: `GetSecretValue`, `PutSecretValue`,
  * `DescribeSecret` and `UpdateSecretVersionStage`, with staging labels unique per secret, AWSPREVIOUS
- * following a moved AWSCURRENT, idempotent client request tokens and the SDK's own exception classes.
+ * following a moved AWSCURRENT, idempotent client request tokens and the SDK's own exception classes. A
+ * secret may have replica regions: DescribeSecret then answers `PrimaryRegion` and `ReplicationStatus` (one
+ * entry per replica with `Region`, `KmsKeyId`, `Status` and `StatusMessage`), each replica `InSync` until a
+ * test says otherwise with {@link SecretsManagerStandIn.setReplicationStatus}; the replicas' values are not
+ * modelled.
  *
  * It answers through `aws-sdk-client-mock` ({@link SecretsManagerStandIn.attach}), so the code under test
  * keeps calling `client.send(new XxxCommand(...))` and gets promises back. Any other command is refused
@@ -155,12 +190,20 @@ export class SecretsManagerStandIn {
     checkToken(versionId, 'versionId');
     let suffix = '';
     for (let i = 0; i < 6; i++) suffix += SUFFIX_ALPHABET[randomInt(SUFFIX_ALPHABET.length)];
+    const replicas = new Map<string, StoredReplica>();
+    for (const { region, kmsKeyId } of options.replicaRegions ?? []) {
+      checkReplicaRegion(region);
+      if (replicas.has(region))
+        throw invalidParameter(`Region ${region} is listed twice in AddReplicaRegions.`);
+      replicas.set(region, { kmsKeyId, status: StatusType.InSync, statusMessage: undefined });
+    }
     const now = this.clock();
     const secret: StoredSecret = {
       name,
       arn: `${ARN_PREFIX}${name}-${suffix}`,
       createdAt: now,
       rotationEnabled: options.rotationEnabled ?? false,
+      replicas,
       versions: new Map(),
     };
     secret.versions.set(versionId, {
@@ -217,17 +260,51 @@ export class SecretsManagerStandIn {
   }
 
   /**
-   * Makes the next `times` calls of `command` reject with `error` (which is thrown as given) before they
-   * touch any state, so a failed call changes nothing. Faults queue up in the order they are declared.
+   * Sets what DescribeSecret answers for the replica in `region`: its `Status` and, when given, its
+   * `StatusMessage` (such as why a replication failed). It stays so until set again.
+   *
+   * @throws ResourceNotFoundException for an unknown secret
+   * @throws TypeError for a region that holds no replica of the secret, or an unknown status
    */
-  public failNext(command: ModelledCommand, error: Error, times = 1): void {
+  public setReplicationStatus(
+    secretId: string,
+    region: string,
+    status: ReplicaStatus,
+    statusMessage?: string,
+  ): void {
+    const secret = this.find(secretId);
+    const replica = secret.replicas.get(region);
+    if (replica === undefined) {
+      const regions = [...secret.replicas.keys()];
+      throw new TypeError(
+        `setReplicationStatus: ${secret.name} has no replica in ${region} (replicas: ${regions.length === 0 ? 'none' : regions.join(', ')})`,
+      );
+    }
+    if (!(Object.values(StatusType) as string[]).includes(status)) {
+      throw new TypeError(
+        `setReplicationStatus: status must be one of ${Object.values(StatusType).join(', ')}, got ${JSON.stringify(status)}`,
+      );
+    }
+    replica.status = status;
+    replica.statusMessage = statusMessage;
+  }
+
+  /**
+   * Makes the next `times` calls of `command` (after `options.after` calls that still succeed) reject with
+   * `error` (which is thrown as given) before they touch any state, so a failed call changes nothing. Faults
+   * queue up in the order they are declared.
+   */
+  public failNext(command: ModelledCommand, error: Error, times = 1, options: FailNextOptions = {}): void {
     if (!(MODELLED_COMMANDS as readonly string[]).includes(command)) {
       throw new TypeError(`failNext: ${command} is not modelled (modelled: ${MODELLED_COMMANDS.join(', ')})`);
     }
     if (!Number.isInteger(times) || times < 1)
       throw new RangeError(`failNext: times must be >= 1, got ${times}`);
+    const after = options.after ?? 0;
+    if (!Number.isInteger(after) || after < 0)
+      throw new RangeError(`failNext: after must be >= 0, got ${after}`);
     const queue = this.faults.get(command) ?? [];
-    queue.push({ error, remaining: times });
+    queue.push({ error, remaining: times, skip: after });
     this.faults.set(command, queue);
   }
 
@@ -307,6 +384,10 @@ export class SecretsManagerStandIn {
     const queue = this.faults.get(command);
     const fault = queue?.[0];
     if (queue === undefined || fault === undefined) return;
+    if (fault.skip > 0) {
+      fault.skip -= 1;
+      return;
+    }
     fault.remaining -= 1;
     if (fault.remaining === 0) queue.shift();
     throw fault.error;
@@ -402,6 +483,12 @@ export class SecretsManagerStandIn {
     for (const version of secret.versions.values()) {
       if (version.stages.size > 0) versionIdsToStages[version.id] = sortedStages(version);
     }
+    const replicationStatus: ReplicationStatusType[] = [...secret.replicas].map(([region, replica]) => ({
+      Region: region,
+      ...(replica.kmsKeyId === undefined ? {} : { KmsKeyId: replica.kmsKeyId }),
+      Status: replica.status,
+      ...(replica.statusMessage === undefined ? {} : { StatusMessage: replica.statusMessage }),
+    }));
     return {
       ARN: secret.arn,
       Name: secret.name,
@@ -409,6 +496,8 @@ export class SecretsManagerStandIn {
       ...(secret.lastRotatedAt === undefined ? {} : { LastRotatedDate: new Date(secret.lastRotatedAt) }),
       VersionIdsToStages: versionIdsToStages,
       CreatedDate: new Date(secret.createdAt),
+      PrimaryRegion: STAND_IN_REGION,
+      ...(replicationStatus.length === 0 ? {} : { ReplicationStatus: replicationStatus }),
       $metadata: okMetadata(),
     };
   }
@@ -491,6 +580,15 @@ function sortedStages(version: StoredVersion): string[] {
 function checkToken(token: string, what: string): void {
   if (token.length < 32 || token.length > 64) {
     throw invalidParameter(`${what} must be 32 to 64 characters long, got ${token.length}.`);
+  }
+}
+
+function checkReplicaRegion(region: string): void {
+  if (!REGION.test(region)) {
+    throw invalidParameter(`Invalid replica Region: ${JSON.stringify(region)} (pattern ^([a-z]+-)+\\d+$).`);
+  }
+  if (region === STAND_IN_REGION) {
+    throw invalidParameter(`Invalid replica Region: ${region} is the secret's own Region.`);
   }
 }
 

@@ -47,12 +47,18 @@ export class DynamoDbJwksStore {
     return Item !== undefined;
   }
 
-  /** Reads the published JWKS; an absent item is an empty set. */
-  public async load(): Promise<unknown> {
+  /**
+   * Reads the published JWKS; an absent item is an empty set. `consistentRead` asks for a strongly consistent
+   * read, which returns every write this region acknowledged before it (the rotation's `testSecret` reads
+   * back what `setSecret` wrote); the verifiers read eventually consistently, at half the cost.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html
+   */
+  public async load(options: { readonly consistentRead?: boolean } = {}): Promise<unknown> {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
         Key: { [TABLE_SCHEMA.partitionKey]: { S: JWKS_ITEM_KEY } },
+        ...(options.consistentRead === true ? { ConsistentRead: true } : {}),
       }),
     );
     const text = Item?.jwks?.S;

@@ -7,8 +7,8 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerRotationEvent } from 'aws-lambda';
-import type { Logger } from '../adapters/logger';
-import { METRIC_NAMES } from '../adapters/metrics';
+import { LOG_MESSAGES, type Logger } from '../adapters/logger';
+import { METRIC_NAMES, type MetricEmitter } from '../adapters/metrics';
 import { AccessTokenMinter, AccessTokenVerifier } from '../core/access-token';
 import type { Clock } from '../core/clock';
 import { importJwks } from '../core/jws';
@@ -19,8 +19,29 @@ import { currentSigningKey, generateKeySet, type KeySet, type PublicJwks, toPubl
 /** Where the public JWKS is published (the session table's JWKS item). */
 export interface JwksPublisher {
   publish(jwks: PublicJwks, at: number): Promise<void>;
-  load(): Promise<unknown>;
+  /**
+   * Reads the published JWKS back. `testSecret` asks for a strongly consistent read: it checks what
+   * `setSecret` has just written.
+   */
+  load(options?: { readonly consistentRead?: boolean }): Promise<unknown>;
 }
+
+/**
+ * How long `finishSecret` waits for replicas that are still `InProgress`: up to `attempts` DescribeSecret
+ * calls, `intervalMs` apart.
+ */
+export interface ReplicaCheck {
+  readonly attempts: number;
+  readonly intervalMs: number;
+}
+
+/**
+ * Five DescribeSecret calls one second apart: a replica still `InProgress` after about 4 seconds is reported
+ * stale. Replication is asynchronous, so a short wait avoids a false alarm for a replica a moment behind,
+ * and it is bounded, so the rotation (a 30-second function) never waits on a region that is down. A
+ * replica that is `Failed` is reported at once.
+ */
+export const DEFAULT_REPLICA_CHECK: ReplicaCheck = { attempts: 5, intervalMs: 1000 };
 
 /** Collaborators of the rotation handler. */
 export interface RotationDeps {
@@ -28,9 +49,29 @@ export interface RotationDeps {
   readonly jwks: JwksPublisher;
   readonly policy: RotationPolicy;
   readonly logger: Logger;
-  /** Publishes the signing-key age (Embedded Metric Format in Lambda). */
-  readonly metric: (name: 'SigningKeyAgeSeconds', value: number) => void;
+  /**
+   * Publishes the rotation's metrics (`SigningKeyAgeSeconds`, `SigningKeysReplicaStale`): Embedded Metric
+   * Format with the `service` dimension `rotation` in Lambda (`createMetrics(SERVICES.rotation)`).
+   */
+  readonly metric: MetricEmitter;
+  /**
+   * Regions that hold a replica of the secret: one missing from DescribeSecret's `ReplicationStatus` is
+   * reported stale too. @default [] (only the replicas DescribeSecret lists are checked)
+   */
+  readonly replicaRegions?: readonly string[];
+  /** @default {@link DEFAULT_REPLICA_CHECK} */
+  readonly replicaCheck?: ReplicaCheck;
+  /** Waits between two replica checks. @default a timer */
+  readonly sleep?: (ms: number) => Promise<void>;
   readonly clock?: Clock;
+}
+
+/** One replica region whose copy of the secret `finishSecret` could not confirm in sync. */
+interface StaleReplica {
+  readonly region: string;
+  /** DescribeSecret's `Status` (`InProgress`, `Failed`), or `Missing` when the region is not listed at all. */
+  readonly status: string;
+  readonly statusMessage?: string;
 }
 
 /** An emergency rotation: rotate now and remove the named key at once. */
@@ -60,15 +101,19 @@ const TEST_PROFILE = {
  * - `setSecret`: publishes the pending set's public JWKS (next, current and every kept previous) to the
  *   table, so every verifier knows the new keys **before** any token is signed with them.
  * - `testSecret`: signs a test token with the pending `current` key and verifies it against the JWKS read
- *   back from the table.
+ *   back from the table (a strongly consistent read).
  * - `finishSecret`: moves AWSCURRENT to the pending version (the issuer starts signing with the new key
- *   within its cache TTL) and publishes the key-age metric.
+ *   within its cache TTL), publishes the key-age metric, then confirms every replica region is `InSync`:
+ *   each one that is not gets an error line {@link LOG_MESSAGES.signingKeysReplicaStale} and one
+ *   `SigningKeysReplicaStale` metric (the rotation itself stands: the primary holds the new version).
  *
  * The same function takes a {@link RevokeKeyEvent} for the emergency path: it runs the four steps with a
  * set from which the compromised key is removed.
  */
 export function createRotationHandler(deps: RotationDeps) {
   const clock = deps.clock ?? Date.now;
+  const replicaCheck = deps.replicaCheck ?? DEFAULT_REPLICA_CHECK;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const readVersion = async (secretId: string, options: { versionId?: string; stage?: string }) => {
     const { SecretString } = await deps.secrets.send(
       new GetSecretValueCommand({
@@ -122,7 +167,8 @@ export function createRotationHandler(deps: RotationDeps) {
     /** Signs with the pending current key and verifies against the published JWKS. */
     testSecret: async (secretId: string, token: string) => {
       const pending = await readVersion(secretId, { versionId: token, stage: AWSPENDING });
-      const published = importJwks(await deps.jwks.load());
+      // Strongly consistent: an eventually consistent read may miss the item setSecret has just written.
+      const published = importJwks(await deps.jwks.load({ consistentRead: true }));
       for (const key of pending.signingKeys) {
         if (!published.keys.has(key.kid)) throw new Error(`key ${key.kid} (${key.state}) is not published`);
       }
@@ -156,13 +202,70 @@ export function createRotationHandler(deps: RotationDeps) {
         );
       }
       const finished = await readVersion(secretId, { stage: AWSCURRENT });
-      deps.metric(METRIC_NAMES.signingKeyAge, signingKeyAgeSeconds(finished, clock()));
+      deps.metric(METRIC_NAMES.signingKeyAge, signingKeyAgeSeconds(finished, clock()), 'Seconds');
+      const replicas = await checkReplicas(secretId);
       deps.logger.info('rotation step', {
         step: 'finishSecret',
         outcome: currentVersion === token ? 'already current' : 'current moved',
         kid: currentSigningKey(finished).kid,
+        replicasInSync: replicas.inSync,
+        replicasStale: replicas.stale,
       });
     },
+  };
+
+  /**
+   * Secrets Manager replicates each new version to the replica regions asynchronously, under each region's
+   * key, and as the caller that wrote it: a replica the rotation role may not encrypt for keeps its old value
+   * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets_troubleshoot.html).
+   * DescribeSecret's `ReplicationStatus` lists each replica with `Status` `InSync`, `Failed` or `InProgress`
+   * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ReplicationStatusType.html). Waits
+   * while some replica is `InProgress` (bounded by {@link ReplicaCheck}), then reports each region that is
+   * not `InSync`, or not listed at all, with one error line and one metric. A failure to describe the
+   * secret is reported the same way for every expected region (status `Unknown`): the check never fails the
+   * rotation, whose new version is already AWSCURRENT in the primary.
+   */
+  const checkReplicas = async (secretId: string): Promise<{ inSync: number; stale: number }> => {
+    let stale: StaleReplica[] = [];
+    let inSync = 0;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const { ReplicationStatus = [] } = await deps.secrets.send(
+          new DescribeSecretCommand({ SecretId: secretId }),
+        );
+        const listed = new Map(ReplicationStatus.map((replica) => [replica.Region ?? '', replica]));
+        const regions = [...new Set([...(deps.replicaRegions ?? []), ...listed.keys()])].filter(
+          (region) => region !== '',
+        );
+        stale = [];
+        inSync = 0;
+        for (const region of regions) {
+          const replica = listed.get(region);
+          if (replica?.Status === 'InSync') inSync += 1;
+          else
+            stale.push({
+              region,
+              status: replica === undefined ? 'Missing' : (replica.Status ?? 'Unknown'),
+              ...(replica?.StatusMessage === undefined ? {} : { statusMessage: replica.StatusMessage }),
+            });
+        }
+        const waiting = stale.some((replica) => replica.status === 'InProgress');
+        if (!waiting || attempt >= replicaCheck.attempts) break;
+        await sleep(replicaCheck.intervalMs);
+      }
+    } catch (error) {
+      inSync = 0;
+      stale = (deps.replicaRegions ?? []).map((region) => ({
+        region,
+        status: 'Unknown',
+        statusMessage: `DescribeSecret failed: ${(error as Error)?.name ?? 'error'}`,
+      }));
+    }
+    for (const replica of stale) {
+      deps.logger.error(LOG_MESSAGES.signingKeysReplicaStale, { ...replica });
+      deps.metric(METRIC_NAMES.signingKeysReplicaStale, 1, 'Count');
+    }
+    return { inSync, stale: stale.length };
   };
 
   /** AWSCURRENT, or `undefined` while it still holds the deployment's {@link UNINITIALIZED_SECRET} placeholder. */

@@ -7,10 +7,11 @@ import { createMetrics, SERVICES } from '../adapters/metrics';
 import { SIGNING_ALGS } from '../core/keys';
 import { SETTINGS } from '../settings';
 import { createRotationHandler } from './handler';
+import { parseReplicaRegions, REPLICA_REGIONS_ENV } from './replica-regions';
 
 // Configuration is read and validated once, at cold start.
 const env = new Env();
-const metric = createMetrics(SERVICES.rotation);
+const replicaRegions = parseReplicaRegions(process.env[REPLICA_REGIONS_ENV]);
 
 /** The Lambda entry point: the Secrets Manager rotation function, built from the environment. */
 export const handler = createRotationHandler({
@@ -24,5 +25,7 @@ export const handler = createRotationHandler({
     sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   },
   logger: createLogger(SERVICES.rotation),
-  metric: (name, value) => metric(name, value, 'Seconds'),
+  // The service dimension `rotation`: the alarms on SigningKeyAgeSeconds and SigningKeysReplicaStale select it.
+  metric: createMetrics(SERVICES.rotation),
+  replicaRegions,
 });

@@ -1,12 +1,16 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { SessionTable } from '../../lib/session-table';
 
-function synth(props: ConstructorParameters<typeof SessionTable>[2] = {}): Template {
+function stackWith(props: ConstructorParameters<typeof SessionTable>[2] = {}): Stack {
   const stack = new Stack(new App(), 'Test', { env: { account: '111111111111', region: 'us-east-1' } });
   new SessionTable(stack, 'Sessions', props);
-  return Template.fromStack(stack);
+  return stack;
+}
+
+function synth(props: ConstructorParameters<typeof SessionTable>[2] = {}): Template {
+  return Template.fromStack(stackWith(props));
 }
 
 describe('SessionTable', () => {
@@ -27,10 +31,12 @@ describe('SessionTable', () => {
     });
   });
 
-  test('retains the table and protects it from deletion by default', () => {
+  test('keeps the table on update and delete but not when its creation rolls back, and protects it from deletion', () => {
+    // GIVEN default props / WHEN synthesized / THEN a failed first deploy leaves no table behind to block
+    // the retry (RetainExceptOnCreate), and an update or `cdk destroy` keeps it
     const template = synth();
     template.hasResource('AWS::DynamoDB::GlobalTable', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
       UpdateReplacePolicy: 'Retain',
     });
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
@@ -66,6 +72,30 @@ describe('SessionTable', () => {
       'AWS::DynamoDB::GlobalTable',
       { MultiRegionConsistency: 'STRONG' },
     );
+  });
+
+  test('turns TTL off with strong consistency (MRSC does not support TTL) and says so at synth', () => {
+    // GIVEN consistency 'strong' / WHEN synthesized
+    const stack = stackWith({ consistency: 'strong', replicaRegions: ['us-east-2', 'us-west-2'] });
+
+    // THEN no TTL specification, and a warning that names the consequence
+    const [table] = Object.values(Template.fromStack(stack).findResources('AWS::DynamoDB::GlobalTable'));
+    expect(
+      (table as { Properties: Record<string, unknown> }).Properties.TimeToLiveSpecification,
+    ).toBeUndefined();
+    Annotations.fromStack(stack).hasWarning(
+      '/Test/Sessions',
+      Match.stringLikeRegexp("consistency 'strong' \\(MRSC\\) does not support DynamoDB TTL"),
+    );
+  });
+
+  test('keeps TTL on with eventual consistency, without a warning', () => {
+    const stack = stackWith({ replicaRegions: ['us-east-2'] });
+
+    Template.fromStack(stack).hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('TTL'));
   });
 
   test('stays eventually consistent (MREC) by default', () => {

@@ -272,6 +272,95 @@ describe('DescribeSecret', () => {
 
     expect(output.RotationEnabled).toBe(false);
   });
+
+  test('answers no ReplicationStatus for a secret that is not replicated', async () => {
+    const { client } = setup();
+
+    const output = await client.send(new DescribeSecretCommand({ SecretId: NAME }));
+
+    expect(output.PrimaryRegion).toBe(STAND_IN_REGION);
+    expect(output.ReplicationStatus).toBeUndefined();
+  });
+});
+
+describe('replica regions', () => {
+  const REPLICAS = [
+    { region: 'us-east-2', kmsKeyId: 'alias/hybrid-auth/signing-keys' },
+    { region: 'us-west-2', kmsKeyId: 'alias/hybrid-auth/signing-keys' },
+  ];
+
+  function replicated() {
+    const secrets = new SecretsManagerStandIn();
+    const arn = secrets.createSecret(NAME, 'v1', { versionId: V1, replicaRegions: REPLICAS });
+    const client = new SecretsManagerClient({});
+    mocks.push(secrets.attach(client));
+    const status = async () =>
+      (await client.send(new DescribeSecretCommand({ SecretId: arn }))).ReplicationStatus;
+    return { secrets, arn, status };
+  }
+
+  test('DescribeSecret lists each replica InSync, with its KMS key, in the order given', async () => {
+    const { status } = replicated();
+
+    expect(await status()).toEqual([
+      { Region: 'us-east-2', KmsKeyId: 'alias/hybrid-auth/signing-keys', Status: 'InSync' },
+      { Region: 'us-west-2', KmsKeyId: 'alias/hybrid-auth/signing-keys', Status: 'InSync' },
+    ]);
+  });
+
+  test('setReplicationStatus marks one region Failed with its message, the others unchanged', async () => {
+    const { secrets, arn, status } = replicated();
+
+    secrets.setReplicationStatus(arn, 'us-west-2', 'Failed', 'Access to KMS is not allowed');
+
+    expect(await status()).toEqual([
+      expect.objectContaining({ Region: 'us-east-2', Status: 'InSync' }),
+      {
+        Region: 'us-west-2',
+        KmsKeyId: 'alias/hybrid-auth/signing-keys',
+        Status: 'Failed',
+        StatusMessage: 'Access to KMS is not allowed',
+      },
+    ]);
+  });
+
+  test('a region set InProgress and then InSync again loses its message', async () => {
+    const { secrets, arn, status } = replicated();
+    secrets.setReplicationStatus(arn, 'us-east-2', 'InProgress', 'replicating');
+
+    secrets.setReplicationStatus(arn, 'us-east-2', 'InSync');
+
+    expect((await status())?.[0]).toEqual({
+      Region: 'us-east-2',
+      KmsKeyId: 'alias/hybrid-auth/signing-keys',
+      Status: 'InSync',
+    });
+  });
+
+  test('fails to set the status of a region that holds no replica, or an unknown status', () => {
+    const { secrets, arn } = replicated();
+
+    expect(() => secrets.setReplicationStatus(arn, 'eu-west-1', 'Failed')).toThrow(
+      /has no replica in eu-west-1 \(replicas: us-east-2, us-west-2\)/,
+    );
+    expect(() => secrets.setReplicationStatus(arn, 'us-east-2', 'Broken' as 'Failed')).toThrow(
+      /status must be one of Failed, InProgress, InSync, got "Broken"/,
+    );
+  });
+
+  test('fails to create a replica in an invalid region, its own region, or twice in one region', () => {
+    const secrets = new SecretsManagerStandIn();
+
+    expect(() => secrets.createSecret('a', 'v', { replicaRegions: [{ region: 'US-EAST-2' }] })).toThrow(
+      InvalidParameterException,
+    );
+    expect(() => secrets.createSecret('b', 'v', { replicaRegions: [{ region: STAND_IN_REGION }] })).toThrow(
+      /is the secret's own Region/,
+    );
+    expect(() =>
+      secrets.createSecret('c', 'v', { replicaRegions: [{ region: 'us-east-2' }, { region: 'us-east-2' }] }),
+    ).toThrow(/listed twice/);
+  });
 });
 
 describe('UpdateSecretVersionStage', () => {
@@ -486,12 +575,26 @@ describe('fault injection', () => {
     await expect(client.send(new DescribeSecretCommand({ SecretId: NAME }))).rejects.toThrow('down');
   });
 
+  test('with `after`, lets that many calls through before the failures begin', async () => {
+    const { secrets, client } = setup();
+    const describeOnce = () => client.send(new DescribeSecretCommand({ SecretId: NAME }));
+    secrets.failNext('DescribeSecretCommand', new Error('down'), 1, { after: 2 });
+
+    await expect(describeOnce()).resolves.toMatchObject({ Name: NAME });
+    await expect(describeOnce()).resolves.toMatchObject({ Name: NAME });
+    await expect(describeOnce()).rejects.toThrow('down');
+    await expect(describeOnce()).resolves.toMatchObject({ Name: NAME });
+  });
+
   test('fails for a command that is not modelled, or a count below 1', () => {
     const secrets = new SecretsManagerStandIn();
 
     // @ts-expect-error: RotateSecretCommand is not a modelled command
     expect(() => secrets.failNext('RotateSecretCommand', new Error('x'))).toThrow(/not modelled/);
     expect(() => secrets.failNext('GetSecretValueCommand', new Error('x'), 0)).toThrow(/times must be >= 1/);
+    expect(() => secrets.failNext('GetSecretValueCommand', new Error('x'), 1, { after: -1 })).toThrow(
+      /after must be >= 0/,
+    );
   });
 });
 
