@@ -327,7 +327,7 @@ export class AuthApi extends Construct {
       stageName,
       loginRateLimit: wafLoginLimit,
       authRateLimit: wafAuthLimit,
-      metricName: Names.uniqueId(this),
+      name: Names.uniqueId(this),
     });
     this.webAcl = webAcl.webAcl;
     this.webAclMetricName = webAcl.metricName;

@@ -83,12 +83,6 @@ export interface AuthWebAclProps {
    * @default a name unique per stack, derived from the stack name and this construct's path
    */
   readonly name?: string;
-  /**
-   * The former prop for the metric name. Given, it is the web ACL's {@link AuthWebAclProps.name} as well.
-   * @deprecated use `name`; the web ACL has one value for its name and its metric name
-   * @default `name`
-   */
-  readonly metricName?: string;
 }
 
 /**
@@ -255,15 +249,7 @@ export class AuthWebAcl extends Construct {
 
 /** The web ACL's name: the one given (checked), or one derived from the stack name and the construct path. */
 function resolveName(owner: string, props: AuthWebAclProps, scope: Construct): string {
-  if (props.name !== undefined && props.metricName !== undefined && props.name !== props.metricName) {
-    throw new InvalidValueError(
-      owner,
-      'metricName',
-      props.metricName,
-      `the web ACL's name (${JSON.stringify(props.name)}) or nothing: the web ACL has one name for both`,
-    );
-  }
-  const given = props.name ?? props.metricName;
+  const given = props.name;
   if (given === undefined) {
     // The stack name makes it unique per stack (two stacks in one account and region cannot share a name),
     // the construct path unique in the stack; trimmed to 128 characters in the middle, keeping its hash.
@@ -273,7 +259,7 @@ function resolveName(owner: string, props: AuthWebAclProps, scope: Construct): s
       allowedSpecialCharacters: '-_',
     });
   }
-  const setting = props.name !== undefined ? 'name' : 'metricName';
+  const setting = 'name';
   if (Token.isUnresolved(given)) {
     throw new InvalidValueError(
       owner,

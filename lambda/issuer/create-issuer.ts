@@ -16,7 +16,7 @@ import type { SessionStore } from '../core/session';
 import { SessionCache } from '../core/session-cache';
 import { SessionService } from '../core/session-service';
 import { SETTINGS } from '../settings';
-import { createIssuerHandler, NOT_READY_RETRY_AFTER_SECONDS } from './handler';
+import { createIssuerHandler, type IssuerReadiness, NOT_READY_RETRY_AFTER_SECONDS } from './handler';
 
 /** What an issuer is configured with: the same values in Lambda (its environment) and on one machine. */
 export interface IssuerSettings {
@@ -132,24 +132,34 @@ export function createIssuer(
       clock,
     }),
     publicJwks: adapters.loadPublicJwks,
-    readiness: {
-      // The cached key set: a health check reads the secret only when the cache has expired.
-      signingKeys: async () => {
-        await keys();
-      },
-      table: async () => {
-        let published: boolean;
-        try {
-          published = await adapters.probeTable();
-        } catch (error) {
-          throw new NotReadyError('table_unavailable', 'the table does not answer', { cause: error });
-        }
-        if (!published) throw new NotReadyError('jwks_unpublished', 'the table holds no published JWKS');
-      },
-    },
+    readiness: issuerReadiness(keys, adapters.probeTable),
     clients: new ClientRegistry(settings.clients),
     issuer: settings.issuer,
     refreshCookieMaxAgeSeconds: settings.sessionAbsoluteLifetimeSeconds,
     logger,
   });
+}
+
+/**
+ * The health route's checks: the signing keys through the issuer's cached key source (a health check reads
+ * the secret only when the cache has expired), and one probe of this region's table.
+ */
+export function issuerReadiness(
+  keys: () => Promise<unknown>,
+  probeTable: () => Promise<boolean>,
+): IssuerReadiness {
+  return {
+    signingKeys: async () => {
+      await keys();
+    },
+    table: async () => {
+      let published: boolean;
+      try {
+        published = await probeTable();
+      } catch (error) {
+        throw new NotReadyError('table_unavailable', 'the table does not answer', { cause: error });
+      }
+      if (!published) throw new NotReadyError('jwks_unpublished', 'the table holds no published JWKS');
+    },
+  };
 }

@@ -54,11 +54,8 @@ export interface IssuerDeps {
   readonly clients: ClientRegistry;
   /** The issuer URL (`iss`), also the base of the discovery document's endpoints. */
   readonly issuer: string;
-  /**
-   * The health route's checks. `createIssuer` always provides them; without them the handler does not
-   * serve `GET /health` (a 404, as for any route it does not have).
-   */
-  readonly readiness?: IssuerReadiness;
+  /** The health route's checks (`GET /health`). */
+  readonly readiness: IssuerReadiness;
   /** Lifetime of the refresh cookie, seconds (the absolute session lifetime). */
   readonly refreshCookieMaxAgeSeconds: number;
   readonly logger: Logger;
@@ -99,8 +96,7 @@ export function createIssuerHandler(
     'GET /.well-known/openid-configuration': async () =>
       json(200, discovery(deps.issuer), { 'Cache-Control': 'public, max-age=300' }),
   };
-  const { readiness } = deps;
-  if (readiness !== undefined) routes[`GET ${HEALTH_PATH}`] = () => health(readiness);
+  routes[`GET ${HEALTH_PATH}`] = () => health(deps.readiness);
   /** Resource path -> the methods it answers, for 405 and its `Allow` header (RFC 9110 section 15.5.6). */
   const allowedMethods = new Map<string, string[]>();
   for (const key of Object.keys(routes)) {

@@ -26,7 +26,7 @@ import { serializeKeySet, UNINITIALIZED_SECRET } from '../../lambda/core/key-set
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
-import { createIssuer } from '../../lambda/issuer/create-issuer';
+import { createIssuer, issuerReadiness } from '../../lambda/issuer/create-issuer';
 import { createIssuerHandler, NOT_READY_RETRY_AFTER_SECONDS, toHttpError } from '../../lambda/issuer/handler';
 import { HttpError } from '../../lambda/issuer/http';
 import { HEALTH_PATH, ISSUER_ROUTES } from '../../lambda/issuer/routes';
@@ -81,6 +81,10 @@ function issuerWith(dynamo: DynamoDBClient = client, clients: readonly ClientCon
       sessions: new SessionCache({ store, ttlMs: 0 }),
     }),
     publicJwks: async () => toPublicJwks(keys),
+    readiness: issuerReadiness(
+      async () => keys,
+      () => new DynamoDbJwksStore(dynamo, tableName).probe(),
+    ),
     clients: new ClientRegistry(clients),
     issuer: ISSUER,
     refreshCookieMaxAgeSeconds: 3600,

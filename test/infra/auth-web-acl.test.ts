@@ -124,20 +124,10 @@ describe('AuthWebAcl', () => {
       expect(stack.resolve(construct.webAcl.name)).toBe('auth-acl');
     });
 
-    test.each([
-      [{ name: 'auth-acl' }, 'auth-acl'],
-      [{ metricName: 'HybridAuthuseast1ApiA1B2C3D4' }, 'HybridAuthuseast1ApiA1B2C3D4'],
-      [{ name: 'auth-acl', metricName: 'auth-acl' }, 'auth-acl'],
-    ])('uses a given name (%o) for the name and the metric name', (props, expected) => {
-      const named = synth(props);
-      expect(named.Name).toBe(expected);
-      expect(named.VisibilityConfig.MetricName).toBe(expected);
-    });
-
-    test('fails with a name and a different metric name', () => {
-      expect(() => synth({ name: 'auth-acl', metricName: 'other' })).toThrow(
-        /^AuthWebAcl: metricName is "other"; allowed: the web ACL's name \("auth-acl"\) or nothing/,
-      );
+    test('uses a given name for the name and the metric name', () => {
+      const named = synth({ name: 'auth-acl' });
+      expect(named.Name).toBe('auth-acl');
+      expect(named.VisibilityConfig.MetricName).toBe('auth-acl');
     });
 
     test.each(['', 'auth acl', 'auth.acl', 'x'.repeat(129)])('fails with the name %p', (name) => {

@@ -1,12 +1,13 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import fc from 'fast-check';
+import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import { normalizeUsername } from '../../lambda/core/credentials';
-import { generateKeySet, type KeySet } from '../../lambda/core/keys';
+import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionService } from '../../lambda/core/session-service';
-import { ISSUER_ROUTES } from '../../lambda/issuer/routes';
+import { HEALTH_PATH, ISSUER_ROUTES } from '../../lambda/issuer/routes';
 import { freshTable } from '../support/dynamodb';
 import {
   authorizerEvent,
@@ -32,6 +33,8 @@ beforeAll(async () => {
   ({ client, tableName } = await freshTable());
   keys = await generateKeySet({ now: Date.now() });
   await seedUsers(client, tableName);
+  // A ready region: the JWKS is published, so the health route answers 200.
+  await new DynamoDbJwksStore(client, tableName).publish(toPublicJwks(keys), Date.now());
   const service = new SessionService({
     store: new DynamoDbSessionStore({ client, tableName }),
     keys: async () => keys,
@@ -319,8 +322,11 @@ describe('the issuer handler answers arbitrary input with 4xx and changes nothin
             }),
           );
           statuses.add(response.statusCode);
-          if (route.method === 'GET' && route.path.startsWith('/.well-known/')) {
-            // Public documents: the body and headers of a GET are ignored.
+          if (
+            route.method === 'GET' &&
+            (route.path.startsWith('/.well-known/') || route.path === HEALTH_PATH)
+          ) {
+            // Public documents and the health route: the body and headers of a GET are ignored.
             expect(response.statusCode).toBe(200);
           } else if (route.path === '/auth/revoke' && response.statusCode === 200) {
             // RFC 7009 section 2.2: an invalid token is answered 200, and revokes nothing (checked below).

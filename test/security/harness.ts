@@ -1,5 +1,6 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger } from '../../lambda/adapters/logger';
@@ -14,6 +15,7 @@ import { JwksCache } from '../../lambda/core/jwks-cache';
 import { type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { type SecurityEvent, SessionService } from '../../lambda/core/session-service';
+import { issuerReadiness } from '../../lambda/issuer/create-issuer';
 import { createIssuerHandler, type IssuerDeps } from '../../lambda/issuer/handler';
 import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import { authorizerEvent, FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
@@ -82,6 +84,10 @@ export function buildIssuer(options: IssuerOptions) {
       clock,
     }),
     publicJwks: async () => toPublicJwks(options.keys),
+    readiness: issuerReadiness(
+      async () => options.keys,
+      () => new DynamoDbJwksStore(options.client, options.tableName).probe(),
+    ),
     clients: new ClientRegistry([
       { clientId: 'web', refreshTokenDelivery: 'cookie', allowedOrigins: [WEB_ORIGIN] },
       { clientId: 'native', refreshTokenDelivery: 'body' },
