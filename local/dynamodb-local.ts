@@ -102,7 +102,7 @@ export async function startDynamoDbLocal(
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localClient(endpoint);
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 90_000;
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with ${child.exitCode}: ${output}`);
@@ -111,7 +111,7 @@ export async function startDynamoDbLocal(
         break;
       } catch (error) {
         if (Date.now() > deadline)
-          throw new Error(`DynamoDB Local did not answer within 30 s: ${String(error)}`);
+          throw new Error(`DynamoDB Local did not answer within 90 s: ${String(error)}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -109,5 +109,6 @@ test('the fork type-checks and lints clean', async () => {
 }, 120_000);
 
 test("the route-dependent suites pass on the fork's route table and backend", async () => {
-  await inFork('npx', ['jest', '--ci', '--coverage=false', ...ROUTE_DEPENDENT_SUITES]);
+  // One worker: this suite already runs beside the outer run's other workers.
+  await inFork('npx', ['jest', '--ci', '--coverage=false', '--maxWorkers=1', ...ROUTE_DEPENDENT_SUITES]);
 }, 900_000);
