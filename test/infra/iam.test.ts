@@ -1,0 +1,209 @@
+import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { App, type CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { JWKS_ITEM_KEY, KEY_PREFIX, TABLE_SCHEMA } from '../../lambda/adapters/table-schema';
+import { buildApp } from '../../lib/app';
+import type { HybridAuthStack } from '../../lib/hybrid-auth-stack';
+import { ACCOUNT, decide, functionStatements, type IamRequest, type Statement } from '../support/iam';
+
+/**
+ * Least privilege, evaluated: each function's synthesized role policies decide the calls the function makes
+ * (allowed) and calls it must never make (denied), with the condition keys AWS sets on them:
+ * `dynamodb:LeadingKeys` (the partition keys a request touches), `kms:ViaService` (the service that calls
+ * KMS on the caller's behalf) and `kms:ResourceAliases` (the aliases of the key used). Identity policies only:
+ * the keys' default key policies delegate to IAM, which is what makes these statements the deciding ones
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
+ */
+const ROOT = path.join(__dirname, '../..');
+const CONTEXT = (JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context: object })
+  .context;
+
+// cdk.json's configuration, synthesized without bundling (policies do not depend on the code).
+const app = new App({ context: { ...CONTEXT, 'aws:cdk:bundling-stacks': [] } });
+const stacks = buildApp(app);
+const [primary, replica] = stacks as [HybridAuthStack, HybridAuthStack];
+const config = CONTEXT as { 'hybrid-auth': { name: string } };
+const NAME = config['hybrid-auth'].name;
+const TABLE = `${NAME}-sessions`;
+const ALIAS = `alias/${NAME}/signing-keys`;
+
+function statementsOf(stack: HybridAuthStack, fn: { node: { defaultChild?: unknown } }): Statement[] {
+  const template = Template.fromStack(stack).toJSON() as Parameters<typeof functionStatements>[0];
+  return functionStatements(template, stack.region, stack.getLogicalId(fn.node.defaultChild as CfnElement));
+}
+
+const tableArn = (region: string) => `arn:aws:dynamodb:${region}:${ACCOUNT}:table/${TABLE}`;
+const secretArn = (region: string) =>
+  `arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:${NAME}/signing-keys-AbCdEf`;
+const keyArn = (region: string, id = '1234abcd-12ab-34cd-56ef-1234567890ab') =>
+  `arn:aws:kms:${region}:${ACCOUNT}:key/${id}`;
+const item = (action: string, region: string, key: string): IamRequest => ({
+  action: `dynamodb:${action}`,
+  resource: tableArn(region),
+  context: { 'dynamodb:LeadingKeys': [key] },
+});
+const session = `${KEY_PREFIX.session}abc`;
+const user = `${KEY_PREFIX.user}alice`;
+const throttle = `${KEY_PREFIX.loginThrottle}alice`;
+
+/** The key ARN a statement about this stack's own key resolves to (the evaluator names keys by logical id). */
+function ownKeyArn(stack: HybridAuthStack): string {
+  return `arn:aws:kms:${stack.region}:${ACCOUNT}:key/${stack.getLogicalId(stack.signingKeys.key.node.defaultChild as CfnElement)}`;
+}
+
+describe.each([
+  ['primary', () => primary],
+  ['replica', () => replica],
+])('the %s region', (_name, stackOf) => {
+  const stack = stackOf();
+  const region = stack.region;
+
+  describe('the authorizer', () => {
+    const statements = statementsOf(stack, stack.authorizer.function);
+    test.each([
+      ['reads a session', item('GetItem', region, session)],
+      ['reads the published JWKS', item('GetItem', region, JWKS_ITEM_KEY)],
+    ])('may: %s', (_what, request) => {
+      expect(decide(statements, request)).toBe('allow');
+    });
+    test.each([
+      ['read a user (password hash)', item('GetItem', region, user)],
+      ['read a login throttle', item('GetItem', region, throttle)],
+      ['write a session', item('UpdateItem', region, session)],
+      ['write the JWKS', item('PutItem', region, JWKS_ITEM_KEY)],
+      [
+        'read a session in another region',
+        item('GetItem', region === 'us-east-1' ? 'eu-west-1' : 'us-east-1', session),
+      ],
+      ['read the private keys', { action: 'secretsmanager:GetSecretValue', resource: secretArn(region) }],
+      ['decrypt with the signing key', { action: 'kms:Decrypt', resource: ownKeyArn(stack) }],
+    ] as const)('may not: %s', (_what, request) => {
+      expect(decide(statements, request)).toBe('deny');
+    });
+  });
+
+  describe('the issuer', () => {
+    const statements = statementsOf(stack, stack.issuer.function);
+    test.each([
+      ['read a session', item('GetItem', region, session)],
+      ['read a user', item('GetItem', region, user)],
+      ['read a login throttle', item('GetItem', region, throttle)],
+      ['read the JWKS', item('GetItem', region, JWKS_ITEM_KEY)],
+      ['create a session', item('PutItem', region, session)],
+      ['rotate or revoke a session', item('UpdateItem', region, session)],
+      ['count a failed login', item('UpdateItem', region, throttle)],
+      ['clear a login throttle', item('DeleteItem', region, throttle)],
+      [
+        'list sessions by subject',
+        {
+          action: 'dynamodb:Query',
+          resource: `${tableArn(region)}/index/${TABLE_SCHEMA.bySubjectIndex.name}`,
+        },
+      ],
+      ['read the private keys', { action: 'secretsmanager:GetSecretValue', resource: secretArn(region) }],
+      [
+        'decrypt them through Secrets Manager in its region',
+        {
+          action: 'kms:Decrypt',
+          resource: ownKeyArn(stack),
+          context: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` },
+        },
+      ],
+    ] as const)('may: %s', (_what, request) => {
+      expect(decide(statements, request)).toBe('allow');
+    });
+    test.each([
+      ['write a user', item('PutItem', region, user)],
+      ['write the JWKS', item('PutItem', region, JWKS_ITEM_KEY)],
+      ['write the private keys', { action: 'secretsmanager:PutSecretValue', resource: secretArn(region) }],
+      ['decrypt with the key directly', { action: 'kms:Decrypt', resource: ownKeyArn(stack) }],
+      [
+        'decrypt through another service',
+        {
+          action: 'kms:Decrypt',
+          resource: ownKeyArn(stack),
+          context: { 'kms:ViaService': `s3.${region}.amazonaws.com` },
+        },
+      ],
+      ['scan the table', { action: 'dynamodb:Scan', resource: tableArn(region) }],
+    ] as const)('may not: %s', (_what, request) => {
+      expect(decide(statements, request)).toBe('deny');
+    });
+  });
+});
+
+describe('the rotation function (primary region only)', () => {
+  const rotation = primary.signingKeys.rotationFunction;
+  if (rotation === undefined) throw new Error('no rotation function in the primary stack');
+  const statements = statementsOf(primary, rotation);
+  const region = primary.region;
+  const replicaRegions = stacks.slice(1).map((stack) => stack.region);
+
+  test.each([
+    ['read the secret', { action: 'secretsmanager:GetSecretValue', resource: secretArn(region) }],
+    ['write a new version', { action: 'secretsmanager:PutSecretValue', resource: secretArn(region) }],
+    [
+      'describe it (versions, replication status)',
+      { action: 'secretsmanager:DescribeSecret', resource: secretArn(region) },
+    ],
+    ['move its stages', { action: 'secretsmanager:UpdateSecretVersionStage', resource: secretArn(region) }],
+    ['publish the JWKS', item('PutItem', region, JWKS_ITEM_KEY)],
+    ['read the JWKS back', item('GetItem', region, JWKS_ITEM_KEY)],
+  ] as const)('may: %s', (_what, request) => {
+    expect(decide(statements, request)).toBe('allow');
+  });
+
+  test.each([
+    ['write a session', item('PutItem', region, session)],
+    ['read a user', item('GetItem', region, user)],
+  ] as const)('may not: %s', (_what, request) => {
+    expect(decide(statements, request)).toBe('deny');
+  });
+
+  // Secrets Manager replicates a new version with the identity of the caller of PutSecretValue: in each
+  // replica region it encrypts under that region's key as the rotation role
+  // (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets_troubleshoot.html).
+  describe.each(replicaRegions)('the replication of a new version to %s', (replicaRegion) => {
+    const replicating = (action: string, context: Record<string, string | string[]>): IamRequest => ({
+      action,
+      resource: keyArn(replicaRegion),
+      context,
+    });
+    const viaReplica = `secretsmanager.${replicaRegion}.amazonaws.com`;
+
+    test.each(['kms:GenerateDataKey', 'kms:Encrypt'])(
+      'may %s under the replica key through Secrets Manager',
+      (action) => {
+        expect(
+          decide(
+            statements,
+            replicating(action, { 'kms:ViaService': viaReplica, 'kms:ResourceAliases': [ALIAS] }),
+          ),
+        ).toBe('allow');
+      },
+    );
+
+    test('may not use a key without the signing-keys alias', () => {
+      const request = replicating('kms:GenerateDataKey', {
+        'kms:ViaService': viaReplica,
+        'kms:ResourceAliases': ['alias/someone-else'],
+      });
+      expect(decide(statements, request)).toBe('deny');
+    });
+
+    test('may not use the replica key directly, outside Secrets Manager', () => {
+      const request = replicating('kms:GenerateDataKey', { 'kms:ResourceAliases': [ALIAS] });
+      expect(decide(statements, request)).toBe('deny');
+    });
+
+    test('may not decrypt with the replica key', () => {
+      const request = replicating('kms:Decrypt', {
+        'kms:ViaService': viaReplica,
+        'kms:ResourceAliases': [ALIAS],
+      });
+      expect(decide(statements, request)).toBe('deny');
+    });
+  });
+});
