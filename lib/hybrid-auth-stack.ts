@@ -59,8 +59,10 @@ export class IssuerDomain extends Construct {
       hostedZoneId,
       zoneName: hostedZoneName,
     });
-    // Certificates are regional: a regional endpoint needs one in its own region
-    // (https://docs.aws.amazon.com/acm/latest/userguide/acm-regions.html). With the hosted zone given,
+    // A regional custom domain needs an ACM certificate in the API's own region, and Route 53 points the name
+    // at it with an A alias record
+    // (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html).
+    // With the hosted zone given,
     // CloudFormation adds the validation CNAME itself
     // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-certificatemanager-certificate-domainvalidationoption.html).
     this.certificate = new acm.Certificate(this, 'Certificate', {
@@ -124,7 +126,8 @@ export interface HybridAuthStackProps extends StackProps {
  * One region's share of the platform. It composes constructs and holds no logic. The primary region's stack
  * owns the global table (with a replica in every other region) and the signing-keys secret with its
  * rotation; every region's stack runs its own issuer, authorizer, API, WAF and alarms against its own
- * region's replicas.
+ * region's replicas and, with the `domain` option, its share of the custom domain ({@link IssuerDomain}).
+ * With more than one region and no shared issuer, it warns that its tokens are regional.
  */
 export class HybridAuthStack extends Stack {
   public readonly sessions?: SessionTable;
