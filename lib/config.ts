@@ -14,6 +14,20 @@ import {
 /** How replicas agree: MREC (eventual, last writer wins) or MRSC (strong, three regions of one region set). */
 export type ConsistencyMode = 'eventual' | 'strong';
 
+/**
+ * One DNS name for every region (the `domain` option): each region serves it from its own regional API
+ * Gateway custom domain behind a Route 53 latency record with a health check, and every region issues and
+ * accepts `iss = https://<name>`.
+ */
+export interface DomainConfig {
+  /** The platform's one DNS name, e.g. `auth.example.com`: lowercase, no trailing dot. */
+  readonly name: string;
+  /** The ID of the Route 53 public hosted zone, in this account, that holds `name`, e.g. `Z0123456789ABCDEFGHIJ`. */
+  readonly hostedZoneId: string;
+  /** That hosted zone's name, e.g. `example.com`: `name` is it or a name within it. */
+  readonly hostedZoneName: string;
+}
+
 /** The platform's whole configuration, validated. Every time is a `Duration`. */
 export interface HybridAuthConfig {
   /** Prefix of the few physical names that regions must agree on (secret name, KMS alias). */
@@ -23,11 +37,14 @@ export interface HybridAuthConfig {
   readonly consistency: ConsistencyMode;
   readonly signingAlg: SigningAlg;
   /**
-   * The `iss` of every token and the base of the discovery document. Every region must share it (a custom
-   * domain with latency routing in front of the regional APIs); without it each region uses its own API URL
-   * and tokens are accepted only in the region that issued them.
+   * The `iss` of every token and the base of the discovery document (`jwks_uri` included). With `domain` it
+   * is `https://<domain.name>`. Set on its own, it is a shared issuer the team fronts itself (a custom domain
+   * with latency routing in front of the regional APIs). Without either, each region uses its own API URL
+   * and its tokens are accepted only in the region that issued them (synth warns).
    */
   readonly issuerUrl?: string;
+  /** The custom domain every region serves, with latency routing and health checks. @default none */
+  readonly domain?: DomainConfig;
   /** The `aud` of every access token. */
   readonly audience: string;
   readonly accessTokenTtl: Duration;
@@ -97,6 +114,11 @@ export const MRSC_REGION_SETS: Readonly<Record<string, readonly string[]>> = {
 
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+/** A lowercase DNS name of two labels or more, without a trailing dot (RFC 1035 label rules). */
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A Route 53 hosted zone ID as CloudFormation takes it: `Z...`, not `/hostedzone/Z...`. */
+const HOSTED_ZONE_ID = /^[A-Z0-9]{1,32}$/;
+const DOMAIN_KEYS = ['name', 'hostedZoneId', 'hostedZoneName'] as const;
 
 /** Whose values the configuration errors name. */
 const OWNER = 'hybrid-auth config';
@@ -151,6 +173,7 @@ const KNOWN_KEYS = new Set([
   'consistency',
   'signingAlg',
   'issuerUrl',
+  'domain',
   'audience',
   'accessTokenTtlSeconds',
   'clockSkewSeconds',
@@ -230,6 +253,11 @@ export function loadConfig(input: unknown): HybridAuthConfig {
   ) {
     fail('issuerUrl', issuerUrl, 'an https URL without a trailing slash');
   }
+  const domain = raw.domain === undefined ? undefined : domainOf(raw.domain);
+  if (domain !== undefined && issuerUrl !== undefined && issuerUrl !== `https://${domain.name}`) {
+    fail('issuerUrl', issuerUrl, `"https://${domain.name}" (the issuer domain.name gives), or leave it out`);
+  }
+  const sharedIssuer = domain === undefined ? (issuerUrl as string | undefined) : `https://${domain.name}`;
   const audience = raw.audience ?? d.audience;
   if (typeof audience !== 'string' || audience.length === 0 || audience.length > 256)
     fail('audience', audience, 'a string of 1 to 256 characters');
@@ -261,7 +289,8 @@ export function loadConfig(input: unknown): HybridAuthConfig {
     replicaRegions: replicaRegions as string[],
     consistency,
     signingAlg,
-    ...(issuerUrl === undefined ? {} : { issuerUrl: issuerUrl as string }),
+    ...(sharedIssuer === undefined ? {} : { issuerUrl: sharedIssuer }),
+    ...(domain === undefined ? {} : { domain }),
     audience,
     accessTokenTtl,
     clockSkew: setting(raw, 'clockSkewSeconds'),
@@ -346,6 +375,44 @@ function clientsOf(raw: Record<string, unknown>): readonly ClientConfig[] {
       allowedOrigins: c.allowedOrigins ?? (origins as string[]),
     };
   });
+}
+
+/** The `domain` option: three known keys, DNS names, and a name within its hosted zone. */
+function domainOf(value: unknown): DomainConfig {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('domain', value, 'an object { "name", "hostedZoneId", "hostedZoneName" }');
+  }
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!(DOMAIN_KEYS as readonly string[]).includes(key))
+      fail(`domain.${key}`, raw[key], `one of the keys ${DOMAIN_KEYS.join(', ')}`);
+  }
+  const { name, hostedZoneId, hostedZoneName } = raw;
+  if (typeof name !== 'string' || !DNS_NAME.test(name)) {
+    fail(
+      'domain.name',
+      name,
+      'a lowercase DNS name such as auth.example.com (letters, digits and -, no trailing dot)',
+    );
+  }
+  if (typeof hostedZoneName !== 'string' || !DNS_NAME.test(hostedZoneName)) {
+    fail(
+      'domain.hostedZoneName',
+      hostedZoneName,
+      'a lowercase DNS name such as example.com (letters, digits and -, no trailing dot)',
+    );
+  }
+  if (typeof hostedZoneId !== 'string' || !HOSTED_ZONE_ID.test(hostedZoneId)) {
+    fail(
+      'domain.hostedZoneId',
+      hostedZoneId,
+      'a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ (without "/hostedzone/")',
+    );
+  }
+  if (name !== hostedZoneName && !name.endsWith(`.${hostedZoneName}`)) {
+    fail('domain.name', name, `a name within the hosted zone domain.hostedZoneName (${hostedZoneName})`);
+  }
+  return { name, hostedZoneId, hostedZoneName };
 }
 
 function emailOf(value: unknown): string {

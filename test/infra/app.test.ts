@@ -1,13 +1,14 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
-import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
+import type { App, CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { buildApp } from '../../lib/app';
+import { buildApp, stackNameOf } from '../../lib/app';
 import type { HybridAuthStack } from '../../lib/hybrid-auth-stack';
+import { cdkJsonApp } from './cdk-json';
 
-function app(config: Record<string, unknown> = {}): App {
-  // Built-in CloudFormation validation costs seconds per synth; cdk-nag is what these tests are about.
-  return new App({ context: { 'hybrid-auth': config }, outdir: undefined });
+/** The app `cdk synth` builds: cdk.json's context (feature flags included), `config` over its configuration. */
+function app(config: Record<string, unknown> = {}, options: Parameters<typeof cdkJsonApp>[1] = {}): App {
+  return cdkJsonApp(config, options);
 }
 
 describe('the whole app', () => {
@@ -82,9 +83,46 @@ describe('the whole app', () => {
   });
 });
 
+describe('stack names', () => {
+  test('keep HybridAuth-<region> for the default name', () => {
+    expect(stackNameOf('hybrid-auth', 'us-east-1')).toBe('HybridAuth-us-east-1');
+  });
+
+  test('come from the configured name, so two copies of the platform have disjoint stacks', () => {
+    // GIVEN production and staging, each in the same two regions
+    const namesOf = (name: string) =>
+      buildApp(app({ name, replicaRegions: ['us-west-2'] }, { bundle: false, validate: false })).map(
+        (stack) => stack.stackName,
+      );
+    // WHEN
+    const production = namesOf('hybrid-auth');
+    const staging = namesOf('hybrid-auth-staging');
+    // THEN
+    expect(staging.sort()).toEqual(['HybridAuthStaging-us-east-1', 'HybridAuthStaging-us-west-2']);
+    expect(production.filter((name) => staging.includes(name))).toEqual([]);
+  });
+
+  test.each([
+    ['hybrid-auth', 'hybridauth'],
+    ['hybrid--auth', 'hybrid-auth'],
+    ['auth-1b', 'auth1b'],
+    ['acme-us', 'acme'],
+  ])('differ for the names %p and %p in every region', (one, other) => {
+    for (const region of ['us-east-1', 'us-gov-west-1', 'eu-west-2']) {
+      expect(stackNameOf(one, region)).not.toBe(stackNameOf(other, region));
+    }
+  });
+
+  test('are valid CloudFormation stack names: a letter first, then letters, digits and -, at most 128', () => {
+    for (const name of ['abc', 'a-1-b', 'x--y', 'a'.repeat(32), 'z0-9']) {
+      expect(stackNameOf(name, 'ap-southeast-1')).toMatch(/^[A-Za-z][A-Za-z0-9-]{0,127}$/);
+    }
+  });
+});
+
 describe('cdk-nag on every synth', () => {
   test('fails synth on an unacknowledged finding', () => {
-    const nagged = app({ replicaRegions: [] });
+    const nagged = app({ replicaRegions: [] }, { bundle: false });
     const [primary] = buildApp(nagged);
     new Bucket(primary as Stack, 'UnencryptedLoggingLessBucket');
     expect(() => nagged.synth()).toThrow(/[Vv]alidation/);
@@ -93,7 +131,7 @@ describe('cdk-nag on every synth', () => {
 
 describe('configuration errors fail synth', () => {
   test('fails with a blown revocation budget', () => {
-    expect(() => buildApp(app({ authorizerCacheTtlSeconds: 300 }))).toThrow(
+    expect(() => buildApp(app({ authorizerCacheTtlSeconds: 300 }, { bundle: false }))).toThrow(
       /= 303 s; allowed: at most the revocation budget, revocationBudgetSeconds \(5 s\)/,
     );
   });
@@ -101,11 +139,14 @@ describe('configuration errors fail synth', () => {
   test('fails on MRSC regions outside one region set', () => {
     expect(() =>
       buildApp(
-        app({
-          consistency: 'strong',
-          primaryRegion: 'us-east-1',
-          replicaRegions: ['eu-west-1', 'us-west-2'],
-        }),
+        app(
+          {
+            consistency: 'strong',
+            primaryRegion: 'us-east-1',
+            replicaRegions: ['eu-west-1', 'us-west-2'],
+          },
+          { bundle: false },
+        ),
       ),
     ).toThrow(/exactly three regions of one region set/);
   });

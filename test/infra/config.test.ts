@@ -85,6 +85,78 @@ describe('loadConfig', () => {
   });
 });
 
+describe('the domain option', () => {
+  const domain = {
+    name: 'auth.example.com',
+    hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+    hostedZoneName: 'example.com',
+  };
+
+  test('sets the issuer of every region to https://<name>', () => {
+    const config = loadConfig({ domain });
+    expect(config.domain).toEqual(domain);
+    expect(config.issuerUrl).toBe('https://auth.example.com');
+  });
+
+  test('accepts the zone apex and an issuerUrl equal to https://<name>', () => {
+    const apex = { ...domain, name: 'example.com' };
+    expect(loadConfig({ domain: apex, issuerUrl: 'https://example.com' }).issuerUrl).toBe(
+      'https://example.com',
+    );
+  });
+
+  test('is absent by default, and so is the issuer', () => {
+    const config = loadConfig({});
+    expect(config.domain).toBeUndefined();
+    expect(config.issuerUrl).toBeUndefined();
+  });
+
+  test.each([
+    [
+      'auth.example.org',
+      /domain\.name is "auth\.example\.org"; allowed: a name within the hosted zone domain\.hostedZoneName \(example\.com\)/,
+    ],
+    ['authexample.com', /domain\.name is "authexample\.com"; allowed: a name within the hosted zone/],
+    ['Auth.example.com', /domain\.name is "Auth\.example\.com"; allowed: a lowercase DNS name/],
+    ['auth.example.com.', /domain\.name is "auth\.example\.com\."; allowed: a lowercase DNS name/],
+    ['*.example.com', /domain\.name is "\*\.example\.com"; allowed: a lowercase DNS name/],
+    ['localhost', /domain\.name is "localhost"; allowed: a lowercase DNS name/],
+    [`${'a'.repeat(64)}.example.com`, /domain\.name is "a{64}\.example\.com"; allowed: a lowercase DNS name/],
+  ])('fails on the name %p', (name, message) => {
+    expect(() => loadConfig({ domain: { ...domain, name } })).toThrow(message);
+  });
+
+  test.each([
+    [
+      { ...domain, hostedZoneId: '/hostedzone/Z0123456789ABCDEFGHIJ' },
+      /domain\.hostedZoneId is "\/hostedzone\/Z0123456789ABCDEFGHIJ"; allowed: a Route 53 hosted zone ID/,
+    ],
+    [{ ...domain, hostedZoneId: 7 }, /domain\.hostedZoneId is 7; allowed: a Route 53 hosted zone ID/],
+    [
+      { ...domain, hostedZoneName: 'example.com.' },
+      /domain\.hostedZoneName is "example\.com\."; allowed: a lowercase DNS name/,
+    ],
+    [
+      { name: domain.name, hostedZoneId: domain.hostedZoneId },
+      /domain\.hostedZoneName is undefined; allowed: a lowercase DNS name/,
+    ],
+    [
+      { ...domain, zone: 'example.com' },
+      /domain\.zone is "example\.com"; allowed: one of the keys name, hostedZoneId, hostedZoneName/,
+    ],
+    ['auth.example.com', /domain is "auth\.example\.com"; allowed: an object/],
+    [[domain], /domain is \[.*\]; allowed: an object/],
+  ])('fails on %p with what was given and what is allowed', (value, message) => {
+    expect(() => loadConfig({ domain: value })).toThrow(message);
+  });
+
+  test('fails on an issuerUrl other than https://<name>', () => {
+    expect(() => loadConfig({ domain, issuerUrl: 'https://login.example.com' })).toThrow(
+      /^hybrid-auth config: issuerUrl is "https:\/\/login\.example\.com"; allowed: "https:\/\/auth\.example\.com" \(the issuer domain\.name gives\), or leave it out$/,
+    );
+  });
+});
+
 describe('revocation budget', () => {
   test('fails synth when the caches and the lag exceed the budget, naming each term', () => {
     expect(() => loadConfig({ authorizerCacheTtlSeconds: 300 })).toThrow(
