@@ -273,7 +273,9 @@ function secretsManagerEndpoint(region: string): string {
 /** How cdk-nag writes the `key/*` resource of {@link SigningKeys} in a finding id. */
 function nagKeyPattern(stack: Stack, region: string): string {
   const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-  return `arn:<AWS::Partition>:kms:${region}:${account}:key/*`;
+  // A literal partition where the stack knows it (the `enablePartitionLiterals` feature flag), as formatArn writes it.
+  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
+  return `arn:${partition}:kms:${region}:${account}:key/*`;
 }
 
 /**

@@ -42,6 +42,16 @@ describe('the whole app', () => {
     expect(replicaStack.signingKeys.rotationFunction).toBeUndefined();
   });
 
+  test('creates the rotation schedule (which rotates at once and writes the JWKS item) after the table', () => {
+    const primaryStack = stacks[0] as HybridAuthStack;
+    const table = primaryStack.sessions?.table.node.defaultChild as CfnElement;
+    const schedules = Template.fromStack(primaryStack).findResources('AWS::SecretsManager::RotationSchedule');
+    for (const schedule of Object.values(schedules)) {
+      expect(schedule.DependsOn).toContain(primaryStack.getLogicalId(table));
+    }
+    expect(Object.keys(schedules)).toHaveLength(1);
+  });
+
   test('runs an issuer and an authorizer in every region', () => {
     for (const stack of stacks) {
       const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function');
