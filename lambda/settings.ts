@@ -45,6 +45,17 @@ export const SETTINGS = {
   issuerKeyCacheTtlSeconds: { env: 'KEY_CACHE_TTL_SECONDS', default: 300, min: 1, max: 3600 },
   /** How long a verifier reuses the published JWKS it read (an unknown `kid` re-reads it sooner). */
   jwksCacheTtlSeconds: { env: 'JWKS_CACHE_TTL_SECONDS', default: 60, min: 1, max: 3600 },
+  /**
+   * The replication lag the global table is expected to stay within (a term of the revocation budget): the
+   * authorizer accepts a valid token this young whose session item has not reached its region yet. 0 under
+   * strong consistency.
+   */
+  expectedReplicationLagSeconds: {
+    env: 'EXPECTED_REPLICATION_LAG_SECONDS',
+    default: 2,
+    min: 0,
+    max: 600,
+  },
   /** The authorizer's in-memory session cache (a term of the revocation budget). */
   sessionCacheTtlSeconds: { env: 'SESSION_CACHE_TTL_SECONDS', default: 1, min: 0, max: 300 },
 } as const satisfies Record<string, SettingSpec>;

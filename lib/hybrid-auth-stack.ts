@@ -80,6 +80,7 @@ export class HybridAuthStack extends Stack {
       ...common,
       sessionCacheTtl: config.sessionCacheTtl,
       consistentRead: config.consistency === 'strong',
+      expectedReplicationLag: config.expectedReplicationLag,
     });
     this.issuer = new TokenIssuer(this, 'Issuer', {
       ...common,

@@ -34,6 +34,12 @@ export interface TokenAuthorizerProps extends TokenFunctionProps {
   readonly sessionCacheTtl: Duration;
   /** Read sessions strongly consistently (MRSC). @default false */
   readonly consistentRead?: boolean;
+  /**
+   * How long after `iat` a valid token is accepted while its session item has not reached this region yet:
+   * the configured replication lag (part of the revocation budget); 0 under strong consistency.
+   * @default Duration.seconds(0)
+   */
+  readonly expectedReplicationLag?: Duration;
 }
 
 /**
@@ -60,6 +66,7 @@ export class TokenAuthorizer extends Construct {
         [SETTINGS.clockSkewSeconds.env]: String(props.clockSkew.toSeconds()),
         [SETTINGS.sessionCacheTtlSeconds.env]: String(props.sessionCacheTtl.toSeconds()),
         CONSISTENT_READ: String(props.consistentRead ?? false),
+        [SETTINGS.expectedReplicationLagSeconds.env]: String(props.expectedReplicationLag?.toSeconds() ?? 0),
       },
     });
     this.function.addToRolePolicy(

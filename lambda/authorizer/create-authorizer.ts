@@ -26,6 +26,11 @@ export interface AuthorizerSettings {
   readonly jwksCacheTtlSeconds: number;
   /** Read sessions strongly consistently (MRSC). */
   readonly consistentRead: boolean;
+  /**
+   * How long after `iat` a valid token is accepted while its session item has not reached this region (the
+   * expected replication lag; 0 turns it off). @default 0
+   */
+  readonly expectedReplicationLagSeconds?: number;
 }
 
 /** Where an authorizer's state lives and what it decides. */
@@ -49,6 +54,7 @@ export function authorizerSettingsFromEnv(env: Env): AuthorizerSettings {
     sessionCacheTtlSeconds: env.setting(SETTINGS.sessionCacheTtlSeconds),
     jwksCacheTtlSeconds: env.setting(SETTINGS.jwksCacheTtlSeconds),
     consistentRead: env.bool('CONSISTENT_READ', false),
+    expectedReplicationLagSeconds: env.setting(SETTINGS.expectedReplicationLagSeconds),
   };
 }
 
@@ -83,6 +89,12 @@ export function createAuthorizer(
     consistentRead: settings.consistentRead,
     clock,
   });
-  const authenticator = new BearerAuthenticator({ verifier, jwks, sessions, clock });
+  const authenticator = new BearerAuthenticator({
+    verifier,
+    jwks,
+    sessions,
+    clock,
+    replicationLagBoundMs: (settings.expectedReplicationLagSeconds ?? 0) * 1000,
+  });
   return createAuthorizerHandler({ authorizer: new Authorizer(authenticator, adapters.routes), logger });
 }

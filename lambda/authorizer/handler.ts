@@ -74,6 +74,7 @@ export function createAuthorizerHandler(
       kid: result.kid,
       jti: result.jti,
       cacheHit: result.cacheHit,
+      sessionCheck: result.sessionCheck,
     };
     if (result.outcome === 'unauthorized') {
       log({ decision: 'unauthorized', reason: result.reason, ...facts });

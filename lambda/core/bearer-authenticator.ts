@@ -16,6 +16,11 @@ export interface DecisionFacts {
   readonly kid?: string;
   readonly jti?: string;
   readonly cacheHit?: boolean;
+  /**
+   * `not_yet_replicated`: the token is valid and young, but its session has not reached this region yet
+   * (see {@link BearerAuthenticatorDeps.replicationLagBoundMs}); it was accepted on the strength of the token.
+   */
+  readonly sessionCheck?: 'not_yet_replicated';
 }
 
 /** The token or its session was refused: 401. */
@@ -38,6 +43,15 @@ export interface BearerAuthenticatorDeps {
   readonly jwks: JwksCache;
   readonly sessions: SessionCache;
   readonly clock?: Clock;
+  /**
+   * How long after its `iat` a valid token is accepted although this region has no item for its session:
+   * the expected replication lag of the global table (a user whose next call lands in another region right
+   * after login is not logged out). Past it, no session item is `session_not_found`. A revoked session is
+   * never helped by it: its revoked item is there. 0 turns it off (strong consistency, and the issuer,
+   * which must not act on a session it cannot see).
+   * @default 0
+   */
+  readonly replicationLagBoundMs?: number;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
@@ -70,6 +84,16 @@ export class BearerAuthenticator {
     // A fresh cached session is used without another turn of the event loop (the warm path's common case).
     const { session, cacheHit } =
       this.deps.sessions.peek(claims.sid) ?? (await this.deps.sessions.get(claims.sid));
+    if (session === undefined && this.replicating(claims)) {
+      return {
+        outcome: 'authenticated',
+        claims,
+        session: provisionalSession(claims),
+        ...facts,
+        cacheHit,
+        sessionCheck: 'not_yet_replicated',
+      };
+    }
     if (session === undefined || session.sub !== claims.sub) {
       return { outcome: 'unauthorized', reason: 'session_not_found', ...facts, cacheHit };
     }
@@ -77,6 +101,13 @@ export class BearerAuthenticator {
     if (status !== 'active')
       return { outcome: 'unauthorized', reason: `session_${status}`, ...facts, cacheHit };
     return { outcome: 'authenticated', claims, session, ...facts, cacheHit };
+  }
+
+  /** Whether a token without a session item here is young enough that its session may still be replicating. */
+  private replicating(claims: AccessTokenClaims): boolean {
+    const bound = this.deps.replicationLagBoundMs ?? 0;
+    const age = this.clock() - claims.iat * 1000;
+    return bound > 0 && age >= 0 && age <= bound;
   }
 
   /**
@@ -97,4 +128,25 @@ export class BearerAuthenticator {
     if (await this.deps.jwks.refreshForUnknownKid()) return this.deps.verifier.verify(token);
     throw new TokenError('unknown_kid', 'no verification key has this kid');
   }
+}
+
+/**
+ * The session a valid token describes, for a session whose item has not reached this region yet: what the
+ * token says (subject, client, scope), alive until the token expires. Policies see it as they see any session.
+ */
+function provisionalSession(claims: AccessTokenClaims): SessionRecord {
+  const issuedAt = claims.iat * 1000;
+  return {
+    sid: claims.sid,
+    sub: claims.sub,
+    clientId: claims.client_id,
+    scope: claims.scope,
+    createdAt: issuedAt,
+    lastUsedAt: issuedAt,
+    absoluteExpiresAt: claims.exp * 1000,
+    idleExpiresAt: claims.exp * 1000,
+    generation: 0,
+    salt: '',
+    rotatedAt: issuedAt,
+  };
 }

@@ -37,7 +37,12 @@ const ROUTES: ProtectedRoute[] = [
 ];
 
 function setup(
-  options: { published?: () => KeySet; sessionTtlMs?: number; routes?: readonly ProtectedRoute[] } = {},
+  options: {
+    published?: () => KeySet;
+    sessionTtlMs?: number;
+    routes?: readonly ProtectedRoute[];
+    replicationLagBoundMs?: number;
+  } = {},
 ) {
   const clock = new FrozenClock(Date.now());
   let loads = 0;
@@ -53,7 +58,15 @@ function setup(
   const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
   const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get, clock: clock.now });
   const sessions = new SessionCache({ store, ttlMs: options.sessionTtlMs ?? 1000, clock: clock.now });
-  const authenticator = new BearerAuthenticator({ verifier, jwks, sessions, clock: clock.now });
+  const authenticator = new BearerAuthenticator({
+    verifier,
+    jwks,
+    sessions,
+    clock: clock.now,
+    ...(options.replicationLagBoundMs === undefined
+      ? {}
+      : { replicationLagBoundMs: options.replicationLagBoundMs }),
+  });
   const authorizer = new Authorizer(authenticator, options.routes ?? ROUTES);
   const service = new SessionService({ store, keys: async () => keys, profile, clock: clock.now });
   return { clock, authorizer, authenticator, service, sessions, loads: () => loads };
@@ -346,5 +359,68 @@ describe('JwksCache', () => {
     expect(rejected).toEqual(['symmetric']);
     expect(jwks.get('symmetric')).toBeUndefined();
     expect(jwks.get(keys.signingKeys[0]?.kid ?? '')).toBeDefined();
+  });
+});
+
+describe('a session created in another region, not replicated here yet', () => {
+  let otherRegion: DynamoDbSessionStore;
+
+  beforeAll(async () => {
+    const table = await freshTable();
+    otherRegion = new DynamoDbSessionStore({ client: table.client, tableName: table.tableName });
+  });
+
+  /** A login in the other region: its session item exists there, not in this region's table. */
+  async function loginElsewhere(clock: FrozenClock) {
+    const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
+    const elsewhere = new SessionService({
+      store: otherRegion,
+      keys: async () => keys,
+      profile,
+      clock: clock.now,
+    });
+    return elsewhere.login(USER);
+  }
+
+  test('accepts a token younger than the replication lag bound, saying so', async () => {
+    const { authenticator, clock } = setup({ replicationLagBoundMs: 2000 });
+    const tokens = await loginElsewhere(clock);
+    clock.advance(0.5);
+    const result = await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    expect(result).toMatchObject({
+      outcome: 'authenticated',
+      sessionCheck: 'not_yet_replicated',
+      session: { sid: tokens.sid, sub: USER.sub, clientId: USER.clientId, scope: USER.scope },
+    });
+  });
+
+  test('refuses it once older than the bound: session_not_found', async () => {
+    const { authenticator, clock } = setup({ replicationLagBoundMs: 2000 });
+    const tokens = await loginElsewhere(clock);
+    clock.advance(2.5);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_not_found',
+    });
+  });
+
+  test('refuses it at once without a bound (strong consistency, the issuer)', async () => {
+    const { authenticator, clock } = setup();
+    const tokens = await loginElsewhere(clock);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_not_found',
+    });
+  });
+
+  test('never helps a session whose revoked item is here', async () => {
+    const { authenticator, service, clock } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 0 });
+    const tokens = await service.login(USER);
+    await service.logout(tokens.sid, USER.sub);
+    clock.advance(0.5);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_revoked',
+    });
   });
 });

@@ -36,6 +36,7 @@ describe('settings from the environment', () => {
       sessionCacheTtlSeconds: SETTINGS.sessionCacheTtlSeconds.default,
       jwksCacheTtlSeconds: SETTINGS.jwksCacheTtlSeconds.default,
       consistentRead: false,
+      expectedReplicationLagSeconds: SETTINGS.expectedReplicationLagSeconds.default,
     });
   });
 

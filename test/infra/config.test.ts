@@ -189,6 +189,7 @@ describe('the runtime settings the functions read (lambda/settings.ts)', () => {
       [
         'accessTokenTtlSeconds',
         'clockSkewSeconds',
+        'expectedReplicationLagSeconds',
         'issuerKeyCacheTtlSeconds',
         'refreshGraceSeconds',
         'sessionAbsoluteLifetimeSeconds',
