@@ -368,8 +368,10 @@ export async function verifyDeployment(
   }
   if (plan.domain !== undefined) {
     const baseUrl = `https://${plan.domain.name}`;
+    // Every region declares the one issuer the name serves (its IssuerUrl output is https://<name>).
+    const issuer = stacks.get(plan.primaryRegion)?.outputs.IssuerUrl ?? baseUrl;
     await checkEndpoint(
-      { label: `domain ${plan.domain.name}`, baseUrl, issuer: baseUrl, users: plan.domain.users },
+      { label: `domain ${plan.domain.name}`, baseUrl, issuer, users: plan.domain.users },
       plan.endpoints,
       run,
     );

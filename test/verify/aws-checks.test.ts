@@ -1,37 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import {
-  CloudFormationClient,
-  CloudFormationServiceException,
-  DescribeStacksCommand,
-  type DescribeStacksCommandOutput,
-  type Output,
-  type StackStatus,
-} from '@aws-sdk/client-cloudformation';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
-import { createLogger } from '../../lambda/adapters/logger';
-import { UNINITIALIZED_SECRET } from '../../lambda/core/key-set-format';
-import { createRotationHandler } from '../../lambda/rotation/handler';
 import { stackNameOf } from '../../lib/app';
 import { type HybridAuthConfig, loadConfig } from '../../lib/config';
-import { SecretsManagerStandIn, STAND_IN_REGION } from '../../local/secrets-manager-stand-in';
-import type { CheckResult } from '../../scripts/deployment-checks';
-import { verifyDeployment } from '../../scripts/deployment-checks';
-import { type DeployedClients, deployedPlan } from '../../scripts/verify-deployment';
+import { type CheckResult, verifyDeployment } from '../../scripts/deployment-checks';
+import { deployedPlan } from '../../scripts/verify-deployment';
 import { freshTable } from '../support/dynamodb';
+import { type DeploymentDoubles, deploymentDoubles, type StackSpec, stackOutputs } from './aws-doubles';
 
-// The AWS checks of verify-deployment against the two services they read. Secrets Manager is the stateful
-// stand-in (local/secrets-manager-stand-in.ts), its secret rotated by the real rotation function.
-// CloudFormation has no local equivalent: aws-sdk-client-mock answers DescribeStacks with exactly the shape
-// the API reference documents, and the ValidationError it documents for a stack that does not exist
-// (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html; the Stack and
-// Output types: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html,
-// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Output.html). The endpoint checks
-// are not under test here: each ApiUrl points at a port nothing listens on.
+// The AWS checks of verify-deployment against the two services they read, through their doubles
+// (test/verify/aws-doubles.ts): DescribeStacks in the shape its API reference documents, DescribeSecret from
+// the Secrets Manager stand-in. The endpoint checks are not under test here: each ApiUrl points at a loopback
+// port nothing listens on, and so does every other host.
 
-const ACCOUNT = '123456789012';
 /** Nothing listens on port 9 (discard) of the loopback: the endpoint checks fail fast there. */
 const CLOSED = 'https://127.0.0.1:9';
 
@@ -52,143 +31,51 @@ beforeAll(async () => {
 });
 afterAll(() => table?.client.destroy());
 
-/** One stack as DescribeStacks documents it: `StackName`, `CreationTime` and `StackStatus` are required. */
-interface StackSpec {
-  readonly status?: StackStatus;
-  readonly outputs?: Readonly<Record<string, string>>;
-}
-
-/** The outputs lib/hybrid-auth-stack.ts declares for a region's stack. */
-function outputsOf(config: HybridAuthConfig, region: string): Record<string, string> {
-  const issuer = config.issuerUrl ?? `${CLOSED}/${region}`;
-  return {
-    ApiUrl: `${CLOSED}/${region}/v1/`,
-    IssuerUrl: issuer,
-    SigningKeysSecret: `${config.name}/signing-keys`,
-    ...(region === config.primaryRegion ? { RotationFunctionName: `${config.name}-rotation-abc123` } : {}),
-    ...(config.domain === undefined ? {} : { HealthCheckId: randomUUID() }),
-  };
-}
-
-interface Harness {
-  readonly config: HybridAuthConfig;
-  readonly standIn: SecretsManagerStandIn;
-  readonly secretArn: string;
-  /** The DescribeStacks inputs each region's client received. */
-  readonly describedStacks: Map<string, string[]>;
-  /** Runs every check of the deployed plan. */
-  run(): Promise<CheckResult[]>;
-  /** Rotates the secret with the real rotation function, as the first rotation after a deployment does. */
-  rotate(): Promise<void>;
-}
-
-/**
- * A deployment of `config`: a stack per region as `stacks` says (every region CREATE_COMPLETE with its outputs
- * by default; `null` for no such stack), and the signing-keys secret in the stand-in, replicated to every
- * replica region and still holding the deployment's placeholder until {@link Harness.rotate}.
- */
-async function harness(
-  raw: Record<string, unknown> = {},
-  stacks: Readonly<Record<string, StackSpec | null>> = {},
-  options: { readonly replicatedTo?: readonly string[] } = {},
-): Promise<Harness> {
-  const config = loadConfig(raw);
-  const replicatedTo = options.replicatedTo ?? config.replicaRegions;
-  const standIn = new SecretsManagerStandIn();
-  const secretArn = standIn.createSecret(`${config.name}/signing-keys`, UNINITIALIZED_SECRET, {
-    rotationEnabled: true,
-    replicaRegions: replicatedTo.map((region) => ({ region })),
-  });
-  const secretsClient = new SecretsManagerClient({ region: STAND_IN_REGION });
-  const secretsMock = standIn.attach(secretsClient);
-  const describedStacks = new Map<string, string[]>();
-  const cfnClients = new Map<string, CloudFormationClient>();
-  const restores: Array<() => void> = [() => secretsMock.restore(), () => secretsClient.destroy()];
-  const clients: DeployedClients = {
-    cloudFormation: (region) => {
-      let client = cfnClients.get(region);
-      if (client === undefined) {
-        client = new CloudFormationClient({ region });
-        const made = client;
-        const mock = mockClient(made);
-        mock.on(DescribeStacksCommand).callsFake(async (input: { StackName?: string }) => {
-          describedStacks.set(region, [...(describedStacks.get(region) ?? []), input.StackName ?? '']);
-          const spec = stacks[region];
-          const stackName = stackNameOf(config.name, region);
-          if (spec === null || input.StackName !== stackName) {
-            throw new CloudFormationServiceException({
-              name: 'ValidationError',
-              $fault: 'client',
-              $metadata: { httpStatusCode: 400 },
-              message: `Stack with id ${input.StackName} does not exist`,
-            });
-          }
-          const outputs: Output[] = Object.entries(spec?.outputs ?? outputsOf(config, region)).map(
-            ([OutputKey, OutputValue]) => ({ OutputKey, OutputValue }),
-          );
-          const output: DescribeStacksCommandOutput = {
-            Stacks: [
-              {
-                StackId: `arn:aws:cloudformation:${region}:${ACCOUNT}:stack/${stackName}/${randomUUID()}`,
-                StackName: stackName,
-                CreationTime: new Date('2026-01-05T10:00:00Z'),
-                StackStatus: spec?.status ?? 'CREATE_COMPLETE',
-                Outputs: outputs,
-              },
-            ],
-            $metadata: { httpStatusCode: 200, requestId: randomUUID(), attempts: 1, totalRetryDelay: 0 },
-          };
-          return output;
-        });
-        restores.push(
-          () => mock.restore(),
-          () => made.destroy(),
-        );
-        cfnClients.set(region, made);
-      }
-      return client;
-    },
-    secretsManager: (region) => {
-      if (region !== STAND_IN_REGION)
-        throw new Error(`the secret lives in ${STAND_IN_REGION}, not ${region}`);
-      return secretsClient;
-    },
-    // Every region's replica of the table is this one table of DynamoDB Local.
-    dynamoDb: () => table.client,
-    destroy: () => {},
-  };
-  cleanups.push(() => {
-    for (const restore of restores) restore();
-  });
-  return {
-    config,
-    standIn,
-    secretArn,
-    describedStacks,
-    run: async () =>
-      verifyDeployment(
-        await deployedPlan(config, clients, { tableName: table.tableName, fetch: loopbackOnly }),
-      ),
-    rotate: async () => {
-      const jwks = new DynamoDbJwksStore(table.client, table.tableName);
-      const handler = createRotationHandler({
-        secrets: secretsClient,
-        jwks,
-        policy: { accessTokenTtlSeconds: 300, sessionLifetimeSeconds: 86_400 },
-        logger: createLogger('rotation', () => {}),
-        metric: () => {},
-        replicaRegions: replicatedTo,
-        sleep: async () => {},
-      });
-      await standIn.rotate(secretArn, handler);
-    },
-  };
-}
-
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
+
+/** The outputs of a region's stack, its API on the closed port. */
+function outputsOf(config: HybridAuthConfig, region: string): Record<string, string> {
+  return stackOutputs(
+    config,
+    region,
+    `${CLOSED}/${region}/v1/`,
+    config.issuerUrl ?? `${CLOSED}/${region}/v1`,
+  );
+}
+
+interface Harness extends DeploymentDoubles {
+  readonly config: HybridAuthConfig;
+  /** Runs every check of the deployed plan. */
+  run(): Promise<CheckResult[]>;
+}
+
+/** A deployment of the configuration `raw` (see {@link deploymentDoubles}), every region on one local table. */
+function harness(
+  raw: Record<string, unknown> = {},
+  stacks: Readonly<Record<string, StackSpec | null>> = {},
+  options: { readonly replicatedTo?: readonly string[] } = {},
+): Harness {
+  const config = loadConfig(raw);
+  const doubles = deploymentDoubles(config, {
+    outputs: (region) => outputsOf(config, region),
+    stacks,
+    ...options,
+    dynamoDb: () => table.client,
+    jwksTable: table,
+  });
+  cleanups.push(() => doubles.restore());
+  return {
+    ...doubles,
+    config,
+    run: async () =>
+      verifyDeployment(
+        await deployedPlan(config, doubles.clients, { tableName: table.tableName, fetch: loopbackOnly }),
+      ),
+  };
+}
 
 /** The result of one check by name, e.g. `region us-east-2: signing keys replicated`. */
 function line(results: readonly CheckResult[], name: string): CheckResult {
@@ -199,7 +86,7 @@ function line(results: readonly CheckResult[], name: string): CheckResult {
 
 describe('stack outputs', () => {
   test("reads each region's stack by the name lib/app.ts gives it and passes complete stacks with every output", async () => {
-    const h = await harness({ name: 'hybrid-auth-staging' });
+    const h = harness({ name: 'hybrid-auth-staging' });
     const results = await h.run();
     const regions = [h.config.primaryRegion, ...h.config.replicaRegions];
     for (const region of regions) {
@@ -216,7 +103,7 @@ describe('stack outputs', () => {
   });
 
   test('fails a region without a stack (ValidationError) and skips its endpoint checks', async () => {
-    const h = await harness({}, { 'us-west-2': null });
+    const h = harness({}, { 'us-west-2': null });
     const results = await h.run();
     const result = line(results, 'region us-west-2: stack outputs');
     expect(result.status).toBe('fail');
@@ -227,7 +114,7 @@ describe('stack outputs', () => {
   });
 
   test('fails a stack whose last update rolled back, naming its status', async () => {
-    const h = await harness({}, { 'us-east-2': { status: 'UPDATE_ROLLBACK_COMPLETE' } });
+    const h = harness({}, { 'us-east-2': { status: 'UPDATE_ROLLBACK_COMPLETE' } });
     const result = line(await h.run(), 'region us-east-2: stack outputs');
     expect(result.status).toBe('fail');
     expect(result.detail).toContain('status UPDATE_ROLLBACK_COMPLETE');
@@ -236,7 +123,7 @@ describe('stack outputs', () => {
   test('fails a primary stack without its RotationFunctionName output, and with domain one without HealthCheckId', async () => {
     const plain = loadConfig({});
     const { RotationFunctionName: _rotation, ...withoutRotation } = outputsOf(plain, plain.primaryRegion);
-    const h = await harness({}, { [plain.primaryRegion]: { outputs: withoutRotation } });
+    const h = harness({}, { [plain.primaryRegion]: { outputs: withoutRotation } });
     const result = line(await h.run(), `region ${plain.primaryRegion}: stack outputs`);
     expect(result).toMatchObject({ status: 'fail' });
     expect(result.detail).toContain('missing outputs RotationFunctionName');
@@ -248,7 +135,7 @@ describe('stack outputs', () => {
     };
     const withDomain = loadConfig({ domain });
     const { HealthCheckId: _healthCheck, ...withoutHealthCheck } = outputsOf(withDomain, 'us-east-2');
-    const d = await harness({ domain }, { 'us-east-2': { outputs: withoutHealthCheck } });
+    const d = harness({ domain }, { 'us-east-2': { outputs: withoutHealthCheck } });
     const results = await d.run();
     expect(line(results, 'region us-east-2: stack outputs').detail).toContain(
       'missing outputs HealthCheckId',
@@ -263,7 +150,7 @@ describe('stack outputs', () => {
 
 describe('signing keys', () => {
   test('fails a secret that never rotated: it still holds the deployment placeholder', async () => {
-    const h = await harness();
+    const h = harness();
     const result = line(await h.run(), `region ${h.config.primaryRegion}: signing keys rotated`);
     expect(result.status).toBe('fail');
     expect(result.detail).toContain('never rotated');
@@ -273,7 +160,7 @@ describe('signing keys', () => {
   });
 
   test('passes once the rotation function has run, and each InSync replica region', async () => {
-    const h = await harness();
+    const h = harness();
     await h.rotate();
     const results = await h.run();
     expect(line(results, `region ${h.config.primaryRegion}: signing keys rotated`).status).toBe('pass');
@@ -286,7 +173,7 @@ describe('signing keys', () => {
   });
 
   test('fails a replica region whose copy is not InSync, with its status and message', async () => {
-    const h = await harness();
+    const h = harness();
     await h.rotate();
     h.standIn.setReplicationStatus(h.secretArn, 'us-west-2', 'Failed', 'Access to KMS is not allowed');
     h.standIn.setReplicationStatus(h.secretArn, 'us-east-2', 'InProgress');
@@ -302,7 +189,7 @@ describe('signing keys', () => {
   });
 
   test('fails a configured replica region the secret is not replicated to', async () => {
-    const h = await harness({}, {}, { replicatedTo: ['us-east-2'] });
+    const h = harness({}, {}, { replicatedTo: ['us-east-2'] });
     await h.rotate();
     const results = await h.run();
     expect(line(results, 'region us-east-2: signing keys replicated').status).toBe('pass');
@@ -313,7 +200,7 @@ describe('signing keys', () => {
   });
 
   test('fails when DescribeSecret fails, and skips the replica checks it would have answered', async () => {
-    const h = await harness();
+    const h = harness();
     await h.rotate();
     const denied = new Error('User is not authorized to perform: secretsmanager:DescribeSecret');
     denied.name = 'AccessDeniedException';
