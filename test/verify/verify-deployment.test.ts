@@ -167,7 +167,7 @@ describe('npm run verify-deployment -- --local', () => {
     expect(await leftoverTestUsers()).toEqual([]);
   });
 
-  test('cannot run without a running platform: says so and exits 2', async () => {
+  test('fails to run without a running platform: says so and exits 2', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'hybrid-auth-verify-none-'));
     tempDirs.push(empty);
     const { code, output } = await runCli({ LOCAL_DATA_DIR: empty });
