@@ -94,6 +94,20 @@ export class DynamoDbUserStore implements UserStore {
     }
   }
 
+  /**
+   * Deletes a user item (`USER#<username>`, the normalised username). The issuer never calls it: operator
+   * tooling does (`npm run verify-deployment` removes the user it created). Throttle items are left to their
+   * TTL, and the user's sessions to their expiry.
+   *
+   * @returns whether a user item was there to delete.
+   */
+  public async deleteUser(username: string): Promise<boolean> {
+    const { Attributes } = await this.client.send(
+      new DeleteItemCommand({ TableName: this.tableName, Key: userKey(username), ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes !== undefined;
+  }
+
   public async getFailures(username: string): Promise<FailureRecord | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: throttleKey(username), ConsistentRead: true }),

@@ -85,6 +85,25 @@ describe('users', () => {
     expect(await store.getUser(record.username)).toEqual(replaced);
   });
 
+  test('deletes a user item, leaving other users and its login throttle item alone', async () => {
+    const gone = user();
+    const kept = user();
+    await store.putUser(gone);
+    await store.putUser(kept);
+    await store.recordFailure(gone.username, { at: T0, expiresAt: T0 + 1000 });
+    expect(await store.deleteUser(gone.username)).toBe(true);
+    expect(await store.getUser(gone.username)).toBeUndefined();
+    expect(await rawItem(`USER#${gone.username}`)).toBeUndefined();
+    expect(await store.getUser(kept.username)).toEqual(kept);
+    expect((await store.getFailures(gone.username))?.failures).toBe(1);
+  });
+
+  test('deleting an absent user answers false and writes nothing', async () => {
+    const username = name();
+    expect(await store.deleteUser(username)).toBe(false);
+    expect(await rawItem(`USER#${username}`)).toBeUndefined();
+  });
+
   test('fails loudly on an incomplete user item', async () => {
     const username = name();
     await client.send(
