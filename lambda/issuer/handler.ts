@@ -10,6 +10,7 @@ import {
   type NotReadyPart,
   TokenError,
 } from '../core/errors';
+import { LOGIN_THROTTLE_DEFAULTS } from '../core/login-throttle';
 import { isSessionId } from '../core/refresh-token';
 import type { SessionService, TokenSet } from '../core/session-service';
 import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
@@ -19,6 +20,13 @@ import { HEALTH_PATH } from './routes';
 export const REFRESH_COOKIE = 'refresh_token';
 /** The cookie's `Path`: only the endpoints that consume it. */
 export const REFRESH_COOKIE_PATH = '/auth';
+/**
+ * Name of the device cookie (login-throttle.ts device tokens): sent only to the login route, it exempts a
+ * browser that has logged in before from the account-wide back-off.
+ */
+export const DEVICE_COOKIE = 'login_device';
+/** The device cookie's `Path`: the login route only. */
+export const DEVICE_COOKIE_PATH = '/auth/login';
 
 /**
  * `Retry-After` of a not-ready 503, seconds: long enough for a first rotation or a replica to catch up to be
@@ -46,7 +54,8 @@ export interface IssuerDeps {
     authenticate(
       username: string,
       password: string,
-    ): Promise<{ readonly userId: string; readonly scope: string }>;
+      attempt?: { readonly source?: string; readonly deviceToken?: string },
+    ): Promise<{ readonly userId: string; readonly scope: string; readonly deviceToken?: string }>;
   };
   readonly authenticator: BearerAuthenticator;
   /** The published public JWKS. */
@@ -254,6 +263,11 @@ function tokenResponse(deps: IssuerDeps, registered: ClientConfig, tokens: Token
   return json(200, body, {}, cookies);
 }
 
+/** The device cookie: as long-lived as the token (login-throttle.ts `deviceTokenLifetimeSeconds`). */
+function deviceCookie(token: string): string {
+  return `${DEVICE_COOKIE}=${token}; Path=${DEVICE_COOKIE_PATH}; Max-Age=${LOGIN_THROTTLE_DEFAULTS.deviceTokenLifetimeSeconds}; HttpOnly; Secure; SameSite=Strict`;
+}
+
 function clearCookie(): string {
   return refreshCookie('', 0);
 }
@@ -265,14 +279,29 @@ async function login(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<API
   if (username === undefined || password === undefined) {
     throw new InvalidRequestError('username and password are required');
   }
-  const user = await deps.credentials.authenticate(username, password);
+  // The device token: the cookie of a browser, or the `device_token` field of a client without cookies.
+  const presentedDevice = body.device_token ?? cookie(event, DEVICE_COOKIE);
+  const source = event.requestContext?.identity?.sourceIp;
+  const user = await deps.credentials.authenticate(username, password, {
+    ...(typeof source === 'string' && source !== '' ? { source } : {}),
+    ...(presentedDevice === undefined ? {} : { deviceToken: presentedDevice }),
+  });
   const tokens = await deps.sessions.login({
     sub: user.userId,
     clientId: registered.clientId,
     scope: user.scope,
     ...optionalRequestFacts(event),
   });
-  return tokenResponse(deps, registered, tokens);
+  const response = tokenResponse(deps, registered, tokens);
+  if (user.deviceToken === undefined) return response;
+  if (registered.refreshTokenDelivery === 'body') {
+    return {
+      ...response,
+      body: JSON.stringify({ ...JSON.parse(response.body), device_token: user.deviceToken }),
+    };
+  }
+  const cookies = response.multiValueHeaders?.['Set-Cookie'] ?? [];
+  return { ...response, multiValueHeaders: { 'Set-Cookie': [...cookies, deviceCookie(user.deviceToken)] } };
 }
 
 function optionalRequestFacts(event: APIGatewayProxyEvent): { userAgent?: string; ip?: string } {
