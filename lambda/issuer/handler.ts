@@ -13,7 +13,16 @@ import {
 import { LOGIN_THROTTLE_DEFAULTS } from '../core/login-throttle';
 import { isSessionId } from '../core/refresh-token';
 import type { SessionService, TokenSet } from '../core/session-service';
-import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
+import {
+  cookie,
+  errorResponse,
+  HttpError,
+  header,
+  json,
+  noContent,
+  parseBody,
+  publicDocumentHeaders,
+} from './http';
 import { HEALTH_PATH } from './routes';
 
 /** Name of the web client's refresh-token cookie. */
@@ -100,10 +109,11 @@ export function createIssuerHandler(
       return noContent();
     },
     'POST /auth/revoke': (event) => revoke(deps, event),
-    'GET /.well-known/jwks.json': async () =>
-      json(200, await deps.publicJwks(), { 'Cache-Control': 'public, max-age=60' }),
+    'GET /.well-known/jwks.json': async () => json(200, await deps.publicJwks(), publicDocumentHeaders(60)),
     'GET /.well-known/openid-configuration': async () =>
-      json(200, discovery(deps.issuer), { 'Cache-Control': 'public, max-age=300' }),
+      json(200, discovery(deps.issuer), publicDocumentHeaders(300)),
+    'GET /.well-known/oauth-authorization-server': async () =>
+      json(200, discovery(deps.issuer), publicDocumentHeaders(300)),
   };
   routes[`GET ${HEALTH_PATH}`] = () => health(deps.readiness);
   /** Resource path -> the methods it answers, for 405 and its `Allow` header (RFC 9110 section 15.5.6). */
@@ -221,6 +231,13 @@ function isDependencyFailure(error: unknown): boolean {
 function invalidToken(): HttpError {
   return new HttpError(401, 'invalid_token', 'the access token is missing or invalid', {
     'WWW-Authenticate': 'Bearer error="invalid_token"',
+  });
+}
+
+/** RFC 6750 section 3.1: a request without credentials gets the challenge without an error code. */
+function missingToken(): HttpError {
+  return new HttpError(401, 'invalid_request', 'an access token is required', {
+    'WWW-Authenticate': 'Bearer',
   });
 }
 
@@ -345,6 +362,7 @@ async function token(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<API
 }
 
 async function bearer(deps: IssuerDeps, event: APIGatewayProxyEvent) {
+  if (header(event, 'authorization') === undefined) throw missingToken();
   const result = await deps.authenticator.authenticate(header(event, 'authorization'));
   if (result.outcome === 'unauthorized') throw invalidToken();
   return result;
@@ -410,12 +428,19 @@ async function revoke(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<AP
   return json(200, {});
 }
 
+/**
+ * RFC 8414 authorization server metadata, served at `/.well-known/oauth-authorization-server` and, identical,
+ * at `/.well-known/openid-configuration`. There is no authorization endpoint (login is this API's own
+ * `POST /auth/login`), so `response_types_supported` is empty: no response type of the authorization
+ * endpoint is supported.
+ */
 function discovery(issuer: string) {
   return {
     issuer,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     token_endpoint: `${issuer}/auth/token`,
     revocation_endpoint: `${issuer}/auth/revoke`,
+    response_types_supported: [],
     grant_types_supported: ['refresh_token'],
     token_endpoint_auth_methods_supported: ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],
