@@ -24,6 +24,38 @@ import { dataDirSetting, findRunningPlatform } from '../local/rotate-keys';
  * until that platform stops.
  */
 export async function createUser(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const { args, text } = parseArgs(argv);
+  const password = env.HYBRID_AUTH_PASSWORD;
+  if (password === undefined || password === '') throw new Error('set the password in HYBRID_AUTH_PASSWORD');
+  const target = await resolveTarget(args, text, env);
+  const { client } = target;
+  try {
+    const credentials = new CredentialService({
+      users: new DynamoDbUserStore({ client, tableName: target.tableName }),
+    });
+    const userId = text('user-id', false);
+    // The username is enforced (RFC 8265 UsernameCaseMapped, lambda/core/username.ts) exactly as at login.
+    const created = await credentials.createUser(
+      {
+        username: text('username') as string,
+        password,
+        scope: text('scope', false) ?? '',
+        ...(userId === undefined ? {} : { userId }),
+      },
+      { overwrite: args.get('overwrite') === true },
+    );
+    if (created === undefined) throw new Error('that username exists; pass --overwrite to replace it');
+    return `created user ${created.username} (subject ${created.userId}, scope "${created.scope}")${target.where}`;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** `--name value` and `--flag` arguments, shared with scripts/unlock-user.ts. */
+export function parseArgs(argv: readonly string[]): {
+  args: Map<string, string | true>;
+  text: (name: string, required?: boolean) => string | undefined;
+} {
   const args = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
@@ -41,33 +73,11 @@ export async function createUser(argv: readonly string[], env: NodeJS.ProcessEnv
     if (required) throw new Error(`--${name} is required`);
     return undefined;
   };
-  const password = env.HYBRID_AUTH_PASSWORD;
-  if (password === undefined || password === '') throw new Error('set the password in HYBRID_AUTH_PASSWORD');
-  const target = await resolveTarget(args, text, env);
-  const { client } = target;
-  try {
-    const credentials = new CredentialService({
-      users: new DynamoDbUserStore({ client, tableName: target.tableName }),
-    });
-    const userId = text('user-id', false);
-    const created = await credentials.createUser(
-      {
-        username: text('username') as string,
-        password,
-        scope: text('scope', false) ?? '',
-        ...(userId === undefined ? {} : { userId }),
-      },
-      { overwrite: args.get('overwrite') === true },
-    );
-    if (created === undefined) throw new Error('that username exists; pass --overwrite to replace it');
-    return `created user ${created.username} (subject ${created.userId}, scope "${created.scope}")${target.where}`;
-  } finally {
-    client.destroy();
-  }
+  return { args, text };
 }
 
 /** The table to write to: a deployed one (--table, --region, AWS credentials), or the local platform's. */
-async function resolveTarget(
+export async function resolveTarget(
   args: ReadonlyMap<string, string | true>,
   text: (name: string, required?: boolean) => string | undefined,
   env: NodeJS.ProcessEnv,

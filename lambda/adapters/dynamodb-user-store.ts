@@ -5,10 +5,17 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { UserRecord, UserStore } from '../core/credentials';
-import type { FailedAttempt, FailureRecord } from '../core/login-throttle';
+import type {
+  AccountThrottleState,
+  ThrottleKey,
+  ThrottleStore,
+  WindowCount,
+  WindowReservation,
+} from '../core/login-throttle';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
 
 /** Options of {@link DynamoDbUserStore}. */
@@ -22,16 +29,18 @@ export interface DynamoDbUserStoreProps {
  *
  * - `USER#<username>`: `username`, `userId` (the subject, deliberately not named `sub`, which would put
  *   users into the session-only `bySubject` GSI), `scope`, `passwordHash`;
- * - `LOGIN#<username>`: `failures`, `firstFailureAt`, `lastFailureAt`, `ttl`, for any username, known or
- *   not.
+ * - `LOGIN#<username>`: the account-wide failure counter (`hits`, `windowStart`) and the soft back-off's next
+ *   slot (`nextSlotAt`), for any username, known or not;
+ * - `LOGIN#<username> <source>` (`ip:<address>` or `device:<id>`): the password checks of one source for
+ *   that account (`hits`, `windowStart`).
  *
- * A failure is one atomic `UpdateItem` (`ADD failures :one`, `ReturnValues: ALL_NEW`), so concurrent
- * failures are all counted. Starting a new count is conditional on `lastFailureAt` still being the value the
- * caller judged stale; when another failure got in first, the failure is added instead. Throttle reads are
+ * Every count is one conditional `UpdateItem` (`ADD hits :one` only while `hits < :limit` in the current
+ * window), so concurrent requests never get more than the limit, whatever their number: the check-and-count
+ * is one atomic write, before any password work. Items carry a TTL of two windows. Throttle reads are
  * strongly consistent in their region; across the regions of a global table the counts are per region until
  * replication merges the items (last writer wins), an accepted approximation for a throttle.
  */
-export class DynamoDbUserStore implements UserStore {
+export class DynamoDbUserStore implements UserStore, ThrottleStore {
   private readonly client: DynamoDBClient;
   private readonly tableName: string;
 
@@ -108,98 +117,158 @@ export class DynamoDbUserStore implements UserStore {
     return Attributes !== undefined;
   }
 
-  public async getFailures(username: string): Promise<FailureRecord | undefined> {
+  public async reserve(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount> {
+    // Increment within the current window, else start a new window, else (another request started it in
+    // between) increment once more: at most three conditional writes, and never more than `limit` counts.
+    const incremented = await this.conditional(() => this.increment(key, reservation));
+    if (incremented !== undefined) return incremented;
+    const restarted = await this.conditional(() => this.restart(key, reservation));
+    if (restarted !== undefined) return restarted;
+    const retried = await this.conditional(() => this.increment(key, reservation));
+    if (retried !== undefined) return retried;
     const { Item } = await this.client.send(
-      new GetItemCommand({ TableName: this.tableName, Key: throttleKey(username), ConsistentRead: true }),
+      new GetItemCommand({ TableName: this.tableName, Key: throttleKey(key), ConsistentRead: true }),
     );
-    return Item === undefined ? undefined : toFailureRecord(Item);
+    return { reserved: false, ...toWindow(Item ?? {}, reservation.at) };
   }
 
-  public async recordFailure(username: string, attempt: FailedAttempt): Promise<FailureRecord> {
-    if (attempt.resetIfLastFailureAt !== undefined) {
-      try {
-        return await this.resetFailures(username, attempt, attempt.resetIfLastFailureAt);
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        // Lost a race: a failure was recorded (or the record cleared) since the caller read it. Count this
-        // one on top of whatever is stored now.
+  public async getAccount(username: string): Promise<AccountThrottleState | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: throttleKey({ username }), ConsistentRead: true }),
+    );
+    if (Item === undefined || Item.hits === undefined) return undefined;
+    const { count, windowStart } = toWindow(Item, 0);
+    return { failures: count, windowStart };
+  }
+
+  public async reserveSlot(username: string, at: number, intervalMs: number): Promise<boolean> {
+    const taken = await this.conditional(async () => {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: throttleKey({ username }),
+          UpdateExpression: 'SET nextSlotAt = :next',
+          ConditionExpression: 'attribute_not_exists(nextSlotAt) OR nextSlotAt <= :at',
+          ExpressionAttributeValues: { ':next': { N: String(at + intervalMs) }, ':at': { N: String(at) } },
+        }),
+      );
+      return true;
+    });
+    return taken === true;
+  }
+
+  public async clear(key: ThrottleKey): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: throttleKey(key) }));
+  }
+
+  public async clearAll(username: string): Promise<number> {
+    // The account item and every source item share the prefix `LOGIN#<username> ` (a space cannot occur in an
+    // enforced username, so no other account's items match). A scan, as the table has no sort key: an operator
+    // action, not a request path.
+    const prefix = throttleKey({ username })[TABLE_SCHEMA.partitionKey]?.S ?? '';
+    let cleared = 0;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: '#pk = :account OR begins_with(#pk, :sources)',
+          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+          ExpressionAttributeValues: {
+            ':account': { S: prefix },
+            ':sources': { S: `${prefix}${SOURCE_SEPARATOR}` },
+          },
+          ProjectionExpression: '#pk',
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const pk = item[TABLE_SCHEMA.partitionKey];
+        if (pk === undefined) continue;
+        await this.client.send(
+          new DeleteItemCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: pk } }),
+        );
+        cleared += 1;
       }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return cleared;
+  }
+
+  /** The write's result, or undefined when its condition failed. */
+  private async conditional<T>(write: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
     }
-    return this.addFailure(username, attempt);
   }
 
-  public async clearFailures(username: string): Promise<void> {
-    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: throttleKey(username) }));
-  }
-
-  /** Starts a new count, if nobody recorded a failure since `lastFailureAt` was read. */
-  private async resetFailures(
-    username: string,
-    attempt: FailedAttempt,
-    lastFailureAt: number,
-  ): Promise<FailureRecord> {
+  private async increment(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount> {
     const { Attributes } = await this.client.send(
       new UpdateItemCommand({
         TableName: this.tableName,
-        Key: throttleKey(username),
-        UpdateExpression: 'SET failures = :one, firstFailureAt = :at, lastFailureAt = :at, #ttl = :ttl',
-        ConditionExpression: 'lastFailureAt = :seen',
+        Key: throttleKey(key),
+        UpdateExpression: 'ADD hits :one SET #ttl = :ttl',
+        ConditionExpression: 'windowStart > :floor AND hits < :limit',
         ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.timeToLiveAttribute },
         ExpressionAttributeValues: {
           ':one': { N: '1' },
-          ':at': { N: String(attempt.at) },
-          ':ttl': { N: ttlOf(attempt) },
-          ':seen': { N: String(lastFailureAt) },
+          ':floor': { N: String(reservation.at - reservation.windowMs) },
+          ':limit': { N: String(reservation.limit) },
+          ':ttl': { N: ttlOf(reservation) },
         },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return toFailureRecord(Attributes ?? {});
+    return { reserved: true, ...toWindow(Attributes ?? {}, reservation.at) };
   }
 
-  /**
-   * Adds one failure atomically. `lastFailureAt` takes this attempt's time; concurrent attempts may land out
-   * of order, so it can move back by the spread of their clocks (milliseconds), which the lock-out tolerates.
-   */
-  private async addFailure(username: string, attempt: FailedAttempt): Promise<FailureRecord> {
+  private async restart(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount> {
     const { Attributes } = await this.client.send(
       new UpdateItemCommand({
         TableName: this.tableName,
-        Key: throttleKey(username),
-        UpdateExpression:
-          'ADD failures :one SET firstFailureAt = if_not_exists(firstFailureAt, :at), lastFailureAt = :at, #ttl = :ttl',
+        Key: throttleKey(key),
+        UpdateExpression: 'SET hits = :one, windowStart = :at, #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(windowStart) OR windowStart <= :floor',
         ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.timeToLiveAttribute },
         ExpressionAttributeValues: {
           ':one': { N: '1' },
-          ':at': { N: String(attempt.at) },
-          ':ttl': { N: ttlOf(attempt) },
+          ':at': { N: String(reservation.at) },
+          ':floor': { N: String(reservation.at - reservation.windowMs) },
+          ':ttl': { N: ttlOf(reservation) },
         },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return toFailureRecord(Attributes ?? {});
+    return { reserved: true, ...toWindow(Attributes ?? {}, reservation.at) };
   }
 }
+
+/** Separates the account from the source in a source counter's key; never part of an enforced username. */
+const SOURCE_SEPARATOR = ' ';
 
 function userKey(username: string): Record<string, AttributeValue> {
   return { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.user + username } };
 }
 
-function throttleKey(username: string): Record<string, AttributeValue> {
-  return { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.loginThrottle + username } };
+/** `LOGIN#<username>` for the account-wide counter, `LOGIN#<username> <source>` for a source's. */
+function throttleKey(key: ThrottleKey): Record<string, AttributeValue> {
+  const suffix = key.source === undefined ? '' : `${SOURCE_SEPARATOR}${key.source}`;
+  return { [TABLE_SCHEMA.partitionKey]: { S: `${KEY_PREFIX.loginThrottle}${key.username}${suffix}` } };
 }
 
-/** DynamoDB's TTL attribute is in epoch seconds. */
-function ttlOf(attempt: FailedAttempt): string {
-  return String(Math.ceil(attempt.expiresAt / 1000));
+/** DynamoDB's TTL attribute is in epoch seconds: the item outlives its window by one more window. */
+function ttlOf(reservation: WindowReservation): string {
+  return String(Math.ceil((reservation.at + 2 * reservation.windowMs) / 1000));
 }
 
-function toFailureRecord(item: Record<string, AttributeValue>): FailureRecord {
-  const failures = Number(item.failures?.N);
-  const firstFailureAt = Number(item.firstFailureAt?.N);
-  const lastFailureAt = Number(item.lastFailureAt?.N);
-  if (![failures, firstFailureAt, lastFailureAt].every(Number.isFinite)) {
+function toWindow(item: Record<string, AttributeValue>, at: number): { count: number; windowStart: number } {
+  const count = Number(item.hits?.N ?? 0);
+  const windowStart = Number(item.windowStart?.N ?? at);
+  if (!Number.isFinite(count) || !Number.isFinite(windowStart)) {
     throw new TypeError('login throttle item is incomplete');
   }
-  return { failures, firstFailureAt, lastFailureAt };
+  return { count, windowStart };
 }

@@ -21,6 +21,12 @@ export const LOG_MESSAGES = {
    * deployment placeholder or unreadable, or the table is unavailable). Answered 503 with `Retry-After`.
    */
   issuerNotReady: 'issuer not ready',
+  /**
+   * Issuer, one per refused login (wrong credentials, or throttled before any password work): `reason`
+   * (`invalid_credentials`, `source_throttled`, `account_backoff`), `source` (the address), `userHash` (a
+   * keyed hash of the normalised username, never the name), `knownDevice`, `retryAfterSeconds`.
+   */
+  loginRefused: 'login refused',
   /** Rotation function, one per replica region whose copy of the secret it cannot confirm in sync: `region`, `status`. */
   signingKeysReplicaStale: 'signing keys replica stale',
 } as const;

@@ -1,45 +1,42 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from './clock';
-import { AccountLockedError, GrantError, InvalidRequestError } from './errors';
-import type { FailedAttempt, FailureRecord, LockoutPolicy } from './login-throttle';
-import { DEFAULT_LOCKOUT_POLICY, lockState, resolveLockoutPolicy } from './login-throttle';
+import { AccountLockedError, GrantError } from './errors';
+import type { MacKey } from './keys';
+import { currentMacKey } from './keys';
 import {
-  DEFAULT_SCRYPT_PARAMS,
+  inBackoff,
+  issueDeviceToken,
+  type LoginRefusal,
+  type LoginThrottlePolicy,
+  resolveLoginThrottlePolicy,
+  type ThrottleStore,
+  throttleSource,
+  usernameHash,
+  verifyDeviceToken,
+} from './login-throttle';
+import {
   normalizePassword,
   type PasswordHasher,
   resolveScryptParams,
   type ScryptParams,
   scryptHasher,
 } from './password-hashing';
+import { enforceUsername } from './username';
+
+export { MAX_USERNAME_LENGTH } from './username';
 
 /**
  * Password credentials for the built-in login (docs/design.md "Sessions": user items with scrypt hashes and
- * failed-attempt counters): the credential service, the users it reads and the storage port it needs.
- * Hashing is in `password-hashing.ts`, the lock-out rule in `login-throttle.ts`.
+ * login throttles): the credential service, the users it reads and the storage port it needs.
+ * Hashing is in `password-hashing.ts`, the throttle in `login-throttle.ts`, usernames in `username.ts`.
  */
-
-/** Longest username accepted, in UTF-16 code units after normalisation. */
-export const MAX_USERNAME_LENGTH = 128;
 
 /**
- * Checks a username and returns its canonical form, the key every lookup and every throttle record uses:
- * NFKC (full-width and compatibility forms fold), lower case, NFKC again, trimmed.
- * @throws {InvalidRequestError} unless 1 to {@link MAX_USERNAME_LENGTH} characters without control
- * characters remain.
+ * Checks a username and returns its canonical form (RFC 8265 UsernameCaseMapped, see `username.ts`).
+ * @throws {InvalidRequestError} for a name the profile refuses.
  */
 export function normalizeUsername(username: unknown): string {
-  // Bound the input before normalising: NFKC can expand a character up to 18 times.
-  if (typeof username !== 'string' || username.length > 8 * MAX_USERNAME_LENGTH) {
-    throw new InvalidRequestError(`the username must be 1 to ${MAX_USERNAME_LENGTH} characters`);
-  }
-  if (/[\p{Cc}\p{Cs}]/u.test(username)) {
-    throw new InvalidRequestError('the username contains control characters or is not well-formed Unicode');
-  }
-  const normalized = username.normalize('NFKC').toLowerCase().normalize('NFKC').trim();
-  if (normalized.length === 0 || normalized.length > MAX_USERNAME_LENGTH) {
-    throw new InvalidRequestError(`the username must be 1 to ${MAX_USERNAME_LENGTH} characters`);
-  }
-  return normalized;
+  return enforceUsername(username);
 }
 
 /** A user of the built-in password login, as stored. */
@@ -55,10 +52,10 @@ export interface UserRecord {
 }
 
 /**
- * The port the credential service needs from storage: users by normalised username, and the per-username
- * failed-login records (kept for unknown names too, keyed identically).
+ * The port the credential service needs from storage: users by normalised username, and the login throttle's
+ * counters (kept for unknown names too, keyed identically).
  */
-export interface UserStore {
+export interface UserStore extends ThrottleStore {
   /** Reads a user by normalised username. */
   getUser(username: string): Promise<UserRecord | undefined>;
   /**
@@ -66,12 +63,6 @@ export interface UserStore {
    * @returns false when the username exists and `overwrite` was not requested (nothing is written).
    */
   putUser(user: UserRecord, options?: { readonly overwrite?: boolean }): Promise<boolean>;
-  /** Reads the failure record of a normalised username (strongly consistent where storage offers it). */
-  getFailures(username: string): Promise<FailureRecord | undefined>;
-  /** Counts one failure atomically and returns the record as written. */
-  recordFailure(username: string, attempt: FailedAttempt): Promise<FailureRecord>;
-  /** Forgets the failures of a username (after a successful login). */
-  clearFailures(username: string): Promise<void>;
 }
 
 /** Who logged in. */
@@ -79,6 +70,27 @@ export interface AuthenticatedUser {
   readonly userId: string;
   readonly username: string;
   readonly scope: string;
+  /** A fresh device token for this account and device (absent when the service has no MAC keys). */
+  readonly deviceToken?: string;
+}
+
+/** Where a login attempt comes from. */
+export interface LoginAttempt {
+  /** The source address (API Gateway's `requestContext.identity.sourceIp`). @default 'unknown' */
+  readonly source?: string;
+  /** The device token the client presents (cookie or `device_token` field), if any. */
+  readonly deviceToken?: string;
+}
+
+/** One refused login, for the `login refused` log line: never the username, never the password. */
+export interface LoginRefusedEvent {
+  readonly reason: LoginRefusal;
+  readonly source: string;
+  /** The keyed hash of the enforced username (login-throttle.ts `usernameHash`); absent without MAC keys. */
+  readonly userHash?: string;
+  /** Whether the attempt presented a valid device token. */
+  readonly knownDevice: boolean;
+  readonly retryAfterSeconds?: number;
 }
 
 /** A user to create. */
@@ -96,8 +108,15 @@ export interface NewUser {
 export interface CredentialServiceDeps {
   readonly users: UserStore;
   readonly clock?: Clock;
-  /** @default {@link DEFAULT_LOCKOUT_POLICY} */
-  readonly lockout?: LockoutPolicy;
+  /** @default {@link LOGIN_THROTTLE_DEFAULTS} */
+  readonly throttle?: LoginThrottlePolicy;
+  /**
+   * The MAC keys of the signing key set: they sign device tokens and key the username hash of log lines.
+   * Without them no device token is issued or accepted.
+   */
+  readonly macKeys?: () => Promise<readonly MacKey[]>;
+  /** Called once for every refused login (wrong credentials or throttled). */
+  readonly onRefused?: (event: LoginRefusedEvent) => void;
   /**
    * The parameters of new hashes and of the dummy hash that unknown usernames are checked against. Keep them
    * equal to those of the stored hashes, or an unknown name costs different work than a known one.
@@ -114,29 +133,34 @@ function invalidCredentials(): GrantError {
 }
 
 /**
- * Password login. `authenticate` refuses a locked username before any password work, checks the password of
- * a known user or, for an unknown name, a dummy hash with the same parameters (the same scrypt work), and
- * answers both failures with the identical error; failures are counted per normalised username, existing or
- * not, and a success clears them.
+ * Password login behind the login throttle (login-throttle.ts). `authenticate` reserves the attempt
+ * atomically for its account and source (the device when its token is valid, else the address) and, for an
+ * unknown device while the account is under attack, takes an account-wide back-off slot, all before any
+ * password work; then checks the password of a known user or, for an unknown name, a dummy hash with the same
+ * parameters (the same scrypt work), and answers both failures with the identical error. A failure is counted
+ * account-wide; a success resets its source's count and hands out a (renewed) device token.
  *
- * Limits (documented, accepted): a burst of attempts that all read the record before the first failure is
- * written is evaluated in full (bounded by concurrency; the WAF rate rule covers bursts); the first
- * unknown-name attempt of a fresh instance also computes the dummy hash unless {@link prepare} ran.
+ * Limit (documented, accepted): the first unknown-name attempt of a fresh instance also computes the dummy
+ * hash unless {@link prepare} ran.
  */
 export class CredentialService {
   private readonly users: UserStore;
   private readonly clock: Clock;
-  private readonly policy: Required<LockoutPolicy>;
+  private readonly policy: ReturnType<typeof resolveLoginThrottlePolicy>;
   private readonly params: Required<ScryptParams>;
   private readonly hasher: PasswordHasher;
+  private readonly macKeys: (() => Promise<readonly MacKey[]>) | undefined;
+  private readonly onRefused: (event: LoginRefusedEvent) => void;
   private dummyHash: Promise<string> | undefined;
 
   public constructor(deps: CredentialServiceDeps) {
     this.users = deps.users;
     this.clock = deps.clock ?? Date.now;
-    this.policy = resolveLockoutPolicy(deps.lockout);
+    this.policy = resolveLoginThrottlePolicy(deps.throttle);
     this.params = resolveScryptParams(deps.scrypt);
     this.hasher = deps.hasher ?? scryptHasher;
+    this.macKeys = deps.macKeys;
+    this.onRefused = deps.onRefused ?? (() => {});
   }
 
   /** Computes the dummy hash now (call it at start-up so the first unknown-name login costs no extra work). */
@@ -147,30 +171,73 @@ export class CredentialService {
   /**
    * Checks a username and password.
    * @throws {InvalidRequestError} for input outside the limits (before any read).
-   * @throws {AccountLockedError} while the username is locked, before any password work.
+   * @throws {AccountLockedError} when the throttle refuses the attempt, before any password work.
    * @throws {GrantError} `invalid_credentials` for a wrong password and an unknown username alike.
    * @throws {TypeError} when the stored hash of the user is corrupt.
    */
-  public async authenticate(username: unknown, password: unknown): Promise<AuthenticatedUser> {
+  public async authenticate(
+    username: unknown,
+    password: unknown,
+    attempt: LoginAttempt = {},
+  ): Promise<AuthenticatedUser> {
     const name = normalizeUsername(username);
     const secret = normalizePassword(password);
-    const [record, user] = await Promise.all([this.users.getFailures(name), this.users.getUser(name)]);
+    const address = attempt.source ?? 'unknown';
     const now = this.clock();
-    const state = lockState(record, now, this.policy);
-    if (state.lockedUntil !== undefined) {
-      throw new AccountLockedError(Math.max(1, Math.ceil((state.lockedUntil - now) / 1000)));
+    const keys = this.macKeys === undefined ? [] : await this.macKeys();
+    const deviceId = verifyDeviceToken(
+      attempt.deviceToken,
+      name,
+      keys,
+      now,
+      this.policy.deviceTokenLifetimeSeconds,
+    );
+    const refused = (reason: LoginRefusal, retryAfterSeconds?: number) =>
+      this.onRefused({
+        reason,
+        source: address,
+        knownDevice: deviceId !== undefined,
+        ...(keys.length === 0
+          ? {}
+          : { userHash: usernameHash(currentMacKey({ signingKeys: [], macKeys: keys }), name) }),
+        ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+      });
+    const windowMs = this.policy.windowSeconds * 1000;
+    const sourceKey = { username: name, source: throttleSource(address, deviceId) };
+
+    // The account-wide state first (one read), so a throttled unknown device does not spend its source's budget.
+    const account = deviceId === undefined ? await this.users.getAccount(name) : undefined;
+    const backoff = inBackoff(account, now, this.policy);
+    const reserved = await this.users.reserve(sourceKey, {
+      at: now,
+      windowMs,
+      limit: this.policy.sourceMaxAttempts,
+    });
+    if (!reserved.reserved) {
+      const retryAfter = Math.max(1, Math.ceil((reserved.windowStart + windowMs - now) / 1000));
+      refused('source_throttled', retryAfter);
+      throw new AccountLockedError(retryAfter);
     }
+    if (backoff && !(await this.users.reserveSlot(name, now, this.policy.accountBackoffSeconds * 1000))) {
+      refused('account_backoff', this.policy.accountBackoffSeconds);
+      throw new AccountLockedError(this.policy.accountBackoffSeconds);
+    }
+
+    const user = await this.users.getUser(name);
     const stored = user?.passwordHash ?? (await this.dummy());
     const matches = await this.hasher.verify(secret, stored);
     if (user !== undefined && matches) {
-      if (record !== undefined) await this.users.clearFailures(name);
-      return { userId: user.userId, username: user.username, scope: user.scope };
+      await this.users.clear(sourceKey);
+      const newest = keys.length === 0 ? undefined : currentMacKey({ signingKeys: [], macKeys: keys });
+      return {
+        userId: user.userId,
+        username: user.username,
+        scope: user.scope,
+        ...(newest === undefined ? {} : { deviceToken: issueDeviceToken(newest, name, now, deviceId) }),
+      };
     }
-    await this.users.recordFailure(name, {
-      at: now,
-      expiresAt: now + (this.policy.maxLockSeconds + this.policy.windowSeconds) * 1000,
-      ...(record !== undefined && state.stale ? { resetIfLastFailureAt: record.lastFailureAt } : {}),
-    });
+    await this.users.reserve({ username: name }, { at: now, windowMs, limit: Number.MAX_SAFE_INTEGER });
+    refused('invalid_credentials');
     throw invalidCredentials();
   }
 

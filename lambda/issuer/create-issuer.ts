@@ -99,7 +99,12 @@ export function createIssuer(
     ttlMs: settings.jwksCacheTtlSeconds * 1000,
     clock,
   });
-  const credentials = new CredentialService({ users: adapters.users, clock });
+  const credentials = new CredentialService({
+    users: adapters.users,
+    clock,
+    macKeys: async () => (await keys()).macKeys,
+    onRefused: (event) => logger.warn(LOG_MESSAGES.loginRefused, { ...event }),
+  });
   // The dummy hash that unknown usernames are checked against, computed now (at cold start) so that the
   // first unknown-name login costs the same work as any other.
   credentials

@@ -10,15 +10,32 @@ import {
   type NotReadyPart,
   TokenError,
 } from '../core/errors';
+import { LOGIN_THROTTLE_DEFAULTS } from '../core/login-throttle';
 import { isSessionId } from '../core/refresh-token';
 import type { SessionService, TokenSet } from '../core/session-service';
-import { cookie, errorResponse, HttpError, header, json, noContent, parseBody } from './http';
+import {
+  cookie,
+  errorResponse,
+  HttpError,
+  header,
+  json,
+  noContent,
+  parseBody,
+  publicDocumentHeaders,
+} from './http';
 import { HEALTH_PATH } from './routes';
 
 /** Name of the web client's refresh-token cookie. */
 export const REFRESH_COOKIE = 'refresh_token';
 /** The cookie's `Path`: only the endpoints that consume it. */
 export const REFRESH_COOKIE_PATH = '/auth';
+/**
+ * Name of the device cookie (login-throttle.ts device tokens): sent only to the login route, it exempts a
+ * browser that has logged in before from the account-wide back-off.
+ */
+export const DEVICE_COOKIE = 'login_device';
+/** The device cookie's `Path`: the login route only. */
+export const DEVICE_COOKIE_PATH = '/auth/login';
 
 /**
  * `Retry-After` of a not-ready 503, seconds: long enough for a first rotation or a replica to catch up to be
@@ -46,7 +63,8 @@ export interface IssuerDeps {
     authenticate(
       username: string,
       password: string,
-    ): Promise<{ readonly userId: string; readonly scope: string }>;
+      attempt?: { readonly source?: string; readonly deviceToken?: string },
+    ): Promise<{ readonly userId: string; readonly scope: string; readonly deviceToken?: string }>;
   };
   readonly authenticator: BearerAuthenticator;
   /** The published public JWKS. */
@@ -91,10 +109,11 @@ export function createIssuerHandler(
       return noContent();
     },
     'POST /auth/revoke': (event) => revoke(deps, event),
-    'GET /.well-known/jwks.json': async () =>
-      json(200, await deps.publicJwks(), { 'Cache-Control': 'public, max-age=60' }),
+    'GET /.well-known/jwks.json': async () => json(200, await deps.publicJwks(), publicDocumentHeaders(60)),
     'GET /.well-known/openid-configuration': async () =>
-      json(200, discovery(deps.issuer), { 'Cache-Control': 'public, max-age=300' }),
+      json(200, discovery(deps.issuer), publicDocumentHeaders(300)),
+    'GET /.well-known/oauth-authorization-server': async () =>
+      json(200, discovery(deps.issuer), publicDocumentHeaders(300)),
   };
   routes[`GET ${HEALTH_PATH}`] = () => health(deps.readiness);
   /** Resource path -> the methods it answers, for 405 and its `Allow` header (RFC 9110 section 15.5.6). */
@@ -215,6 +234,13 @@ function invalidToken(): HttpError {
   });
 }
 
+/** RFC 6750 section 3.1: a request without credentials gets the challenge without an error code. */
+function missingToken(): HttpError {
+  return new HttpError(401, 'invalid_request', 'an access token is required', {
+    'WWW-Authenticate': 'Bearer',
+  });
+}
+
 /**
  * The client a request names, or the one it implies when it names none (see {@link ClientRegistry.implied}):
  * the cookie client when `delivery` is `cookie`, else the body client.
@@ -254,6 +280,11 @@ function tokenResponse(deps: IssuerDeps, registered: ClientConfig, tokens: Token
   return json(200, body, {}, cookies);
 }
 
+/** The device cookie: as long-lived as the token (login-throttle.ts `deviceTokenLifetimeSeconds`). */
+function deviceCookie(token: string): string {
+  return `${DEVICE_COOKIE}=${token}; Path=${DEVICE_COOKIE_PATH}; Max-Age=${LOGIN_THROTTLE_DEFAULTS.deviceTokenLifetimeSeconds}; HttpOnly; Secure; SameSite=Strict`;
+}
+
 function clearCookie(): string {
   return refreshCookie('', 0);
 }
@@ -265,14 +296,29 @@ async function login(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<API
   if (username === undefined || password === undefined) {
     throw new InvalidRequestError('username and password are required');
   }
-  const user = await deps.credentials.authenticate(username, password);
+  // The device token: the cookie of a browser, or the `device_token` field of a client without cookies.
+  const presentedDevice = body.device_token ?? cookie(event, DEVICE_COOKIE);
+  const source = event.requestContext?.identity?.sourceIp;
+  const user = await deps.credentials.authenticate(username, password, {
+    ...(typeof source === 'string' && source !== '' ? { source } : {}),
+    ...(presentedDevice === undefined ? {} : { deviceToken: presentedDevice }),
+  });
   const tokens = await deps.sessions.login({
     sub: user.userId,
     clientId: registered.clientId,
     scope: user.scope,
     ...optionalRequestFacts(event),
   });
-  return tokenResponse(deps, registered, tokens);
+  const response = tokenResponse(deps, registered, tokens);
+  if (user.deviceToken === undefined) return response;
+  if (registered.refreshTokenDelivery === 'body') {
+    return {
+      ...response,
+      body: JSON.stringify({ ...JSON.parse(response.body), device_token: user.deviceToken }),
+    };
+  }
+  const cookies = response.multiValueHeaders?.['Set-Cookie'] ?? [];
+  return { ...response, multiValueHeaders: { 'Set-Cookie': [...cookies, deviceCookie(user.deviceToken)] } };
 }
 
 function optionalRequestFacts(event: APIGatewayProxyEvent): { userAgent?: string; ip?: string } {
@@ -316,6 +362,7 @@ async function token(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<API
 }
 
 async function bearer(deps: IssuerDeps, event: APIGatewayProxyEvent) {
+  if (header(event, 'authorization') === undefined) throw missingToken();
   const result = await deps.authenticator.authenticate(header(event, 'authorization'));
   if (result.outcome === 'unauthorized') throw invalidToken();
   return result;
@@ -381,12 +428,19 @@ async function revoke(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<AP
   return json(200, {});
 }
 
+/**
+ * RFC 8414 authorization server metadata, served at `/.well-known/oauth-authorization-server` and, identical,
+ * at `/.well-known/openid-configuration`. There is no authorization endpoint (login is this API's own
+ * `POST /auth/login`), so `response_types_supported` is empty: no response type of the authorization
+ * endpoint is supported.
+ */
 function discovery(issuer: string) {
   return {
     issuer,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     token_endpoint: `${issuer}/auth/token`,
     revocation_endpoint: `${issuer}/auth/revoke`,
+    response_types_supported: [],
     grant_types_supported: ['refresh_token'],
     token_endpoint_auth_methods_supported: ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],

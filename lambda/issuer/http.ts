@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { parseJsonObject } from '../core/encoding';
+import { decodeUtf8, parseJsonObject } from '../core/encoding';
 import { InvalidRequestError } from '../core/errors';
 
 /** Largest request body accepted, bytes. */
@@ -24,6 +24,15 @@ const BASE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
 } as const;
 
+/**
+ * Headers of the public, cacheable documents (JWKS, discovery metadata): cacheable by anyone for `maxAge`
+ * seconds (no `Pragma: no-cache`, which would say the opposite) and readable from any origin, as they hold
+ * only public data.
+ */
+export function publicDocumentHeaders(maxAge: number): Record<string, string> {
+  return { 'Cache-Control': `public, max-age=${maxAge}`, 'Access-Control-Allow-Origin': '*' };
+}
+
 /** A JSON response with the base headers. */
 export function json(
   status: number,
@@ -33,10 +42,17 @@ export function json(
 ): APIGatewayProxyResult {
   return {
     statusCode: status,
-    headers: { ...BASE_HEADERS, 'Content-Type': 'application/json', ...headers },
+    headers: withoutPragmaIfPublic({ ...BASE_HEADERS, 'Content-Type': 'application/json', ...headers }),
     ...(cookies.length === 0 ? {} : { multiValueHeaders: { 'Set-Cookie': [...cookies] } }),
     body: body === undefined ? '' : JSON.stringify(body),
   };
+}
+
+/** `Pragma: no-cache` only goes with `no-store`: a public document must not say both. */
+function withoutPragmaIfPublic(headers: Record<string, string>): Record<string, string> {
+  if (!headers['Cache-Control']?.startsWith('public')) return headers;
+  const { Pragma: _dropped, ...rest } = headers;
+  return rest;
 }
 
 /** An empty response (204). */
@@ -87,7 +103,9 @@ export function parseBody(event: APIGatewayProxyEvent, kind: 'json' | 'form'): R
   const expected = kind === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';
   if (contentType !== expected)
     throw new HttpError(415, 'invalid_request', `Content-Type must be ${expected}`);
-  const text = bytes.toString('utf8');
+  // Invalid UTF-8 is refused, never decoded with replacement characters (as on the token path).
+  const text = decodeUtf8(bytes);
+  if (text === undefined) throw new InvalidRequestError('body is not valid UTF-8');
   const params: Record<string, string> = Object.create(null);
   if (kind === 'json') {
     const object = parseJsonObject(text);

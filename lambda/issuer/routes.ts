@@ -20,5 +20,6 @@ export const ISSUER_ROUTES: readonly RoutePattern[] = [
   { method: 'POST', path: '/auth/revoke' },
   { method: 'GET', path: '/.well-known/jwks.json' },
   { method: 'GET', path: '/.well-known/openid-configuration' },
+  { method: 'GET', path: '/.well-known/oauth-authorization-server' },
   { method: 'GET', path: HEALTH_PATH },
 ];

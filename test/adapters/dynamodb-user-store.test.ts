@@ -85,17 +85,15 @@ describe('users', () => {
     expect(await store.getUser(record.username)).toEqual(replaced);
   });
 
-  test('deletes a user item, leaving other users and its login throttle item alone', async () => {
+  test('deletes a user item, leaving other users alone', async () => {
     const gone = user();
     const kept = user();
     await store.putUser(gone);
     await store.putUser(kept);
-    await store.recordFailure(gone.username, { at: T0, expiresAt: T0 + 1000 });
     expect(await store.deleteUser(gone.username)).toBe(true);
     expect(await store.getUser(gone.username)).toBeUndefined();
     expect(await rawItem(`USER#${gone.username}`)).toBeUndefined();
     expect(await store.getUser(kept.username)).toEqual(kept);
-    expect((await store.getFailures(gone.username))?.failures).toBe(1);
   });
 
   test('deleting an absent user answers false and writes nothing', async () => {
@@ -117,108 +115,68 @@ describe('users', () => {
 });
 
 describe('login throttle', () => {
-  test('a first failure creates LOGIN#<username> with a count of 1 and a TTL in epoch seconds', async () => {
+  const WINDOW = 900_000;
+
+  test('a first reservation creates LOGIN#<username> <source> with a count of 1 and a TTL in epoch seconds', async () => {
     const username = name();
-    const record = await store.recordFailure(username, { at: T0, expiresAt: T0 + 1_800_500 });
-    expect(record).toEqual({ failures: 1, firstFailureAt: T0, lastFailureAt: T0 });
-    expect(await store.getFailures(username)).toEqual(record);
-    const item = await rawItem(`LOGIN#${username}`);
-    expect(Number(item?.ttl?.N)).toBe(Math.ceil((T0 + 1_800_500) / 1000));
+    const key = { username, source: 'ip:192.0.2.1' };
+    const count = await store.reserve(key, { at: T0, windowMs: WINDOW, limit: 10 });
+    expect(count).toEqual({ reserved: true, count: 1, windowStart: T0 });
+    const item = await rawItem(`LOGIN#${username} ip:192.0.2.1`);
+    expect(item?.hits?.N).toBe('1');
+    expect(item?.ttl?.N).toBe(String(Math.ceil((T0 + 2 * WINDOW) / 1000)));
   });
 
-  test('counts failures for names that have no user item, separately from user items', async () => {
-    const record = user();
-    await store.putUser(record);
-    await store.recordFailure(record.username, { at: T0, expiresAt: T0 + 1000 });
-    expect(await store.getUser(record.username)).toEqual(record);
-    expect((await store.getFailures(record.username))?.failures).toBe(1);
-    expect(await store.getFailures('never-failed')).toBeUndefined();
-  });
-
-  test('increments, keeping the first failure time and moving the last one and the TTL', async () => {
-    const username = name();
-    await store.recordFailure(username, { at: T0, expiresAt: T0 + 1000 });
-    const record = await store.recordFailure(username, { at: T0 + 5000, expiresAt: T0 + 9000 });
-    expect(record).toEqual({ failures: 2, firstFailureAt: T0, lastFailureAt: T0 + 5000 });
-    expect(Number((await rawItem(`LOGIN#${username}`))?.ttl?.N)).toBe(Math.ceil((T0 + 9000) / 1000));
-  });
-
-  test('starts a new count when the record still has the last failure the caller judged stale', async () => {
-    const username = name();
-    await store.recordFailure(username, { at: T0, expiresAt: T0 + 1000 });
-    await store.recordFailure(username, { at: T0 + 1, expiresAt: T0 + 1000 });
-    const later = T0 + 3_600_000;
-    const record = await store.recordFailure(username, {
-      at: later,
-      expiresAt: later + 1000,
-      resetIfLastFailureAt: T0 + 1,
-    });
-    expect(record).toEqual({ failures: 1, firstFailureAt: later, lastFailureAt: later });
-  });
-
-  test('adds instead of resetting when another failure got in since the read', async () => {
-    const username = name();
-    await store.recordFailure(username, { at: T0, expiresAt: T0 + 1000 });
-    await store.recordFailure(username, { at: T0 + 1, expiresAt: T0 + 1000 });
-    // This caller read the record when its last failure was T0 and judged it stale; T0 + 1 got in since.
-    const record = await store.recordFailure(username, {
-      at: T0 + 2,
-      expiresAt: T0 + 1000,
-      resetIfLastFailureAt: T0,
-    });
-    expect(record).toEqual({ failures: 3, firstFailureAt: T0, lastFailureAt: T0 + 2 });
-  });
-
-  test('a reset of a record cleared in the meantime starts at 1', async () => {
-    const username = name();
-    await store.recordFailure(username, { at: T0, expiresAt: T0 + 1000 });
-    await store.clearFailures(username);
-    const record = await store.recordFailure(username, {
-      at: T0 + 9,
-      expiresAt: T0 + 1000,
-      resetIfLastFailureAt: T0,
-    });
-    expect(record).toEqual({ failures: 1, firstFailureAt: T0 + 9, lastFailureAt: T0 + 9 });
-  });
-
-  test('10 concurrent failures on a new name are all counted', async () => {
-    const username = name();
+  test('40 concurrent reservations with a limit of 10 reserve exactly 10', async () => {
+    const key = { username: name(), source: 'ip:192.0.2.2' };
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        store.recordFailure(username, { at: T0 + i, expiresAt: T0 + 1000 }),
-      ),
+      Array.from({ length: 40 }, (_, i) => store.reserve(key, { at: T0 + i, windowMs: WINDOW, limit: 10 })),
     );
-    expect(results.map((record) => record.failures).sort((a, b) => a - b)).toEqual([
-      1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-    ]);
-    expect((await store.getFailures(username))?.failures).toBe(10);
+    expect(results.filter((result) => result.reserved)).toHaveLength(10);
+    expect(results.filter((result) => !result.reserved).every((result) => result.count === 10)).toBe(true);
   });
 
-  test('10 concurrent failures that all judged the record stale reset it once and count every failure', async () => {
-    const username = name();
-    for (let i = 0; i < 7; i++) await store.recordFailure(username, { at: T0, expiresAt: T0 + 1000 });
-    const later = T0 + 3_600_000;
-    const results = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        store.recordFailure(username, { at: later, expiresAt: later + 1000, resetIfLastFailureAt: T0 }),
-      ),
-    );
-    expect(results.map((record) => record.failures).sort((a, b) => a - b)).toEqual([
-      1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-    ]);
-    expect(await store.getFailures(username)).toEqual({
-      failures: 10,
-      firstFailureAt: later,
-      lastFailureAt: later,
+  test('a window that has passed starts over at 1', async () => {
+    const key = { username: name(), source: 'ip:192.0.2.3' };
+    for (let i = 0; i < 10; i++) await store.reserve(key, { at: T0, windowMs: WINDOW, limit: 10 });
+    expect((await store.reserve(key, { at: T0 + 1, windowMs: WINDOW, limit: 10 })).reserved).toBe(false);
+    expect(await store.reserve(key, { at: T0 + WINDOW, windowMs: WINDOW, limit: 10 })).toEqual({
+      reserved: true,
+      count: 1,
+      windowStart: T0 + WINDOW,
     });
   });
 
-  test('clearing forgets the failures; clearing an absent record is a no-op', async () => {
+  test('the account counter reads back; the back-off slot is taken once per interval', async () => {
     const username = name();
-    await store.recordFailure(username, { at: T0, expiresAt: T0 + 1000 });
-    await store.clearFailures(username);
-    expect(await store.getFailures(username)).toBeUndefined();
-    expect(await rawItem(`LOGIN#${username}`)).toBeUndefined();
-    await expect(store.clearFailures(username)).resolves.toBeUndefined();
+    expect(await store.getAccount(username)).toBeUndefined();
+    await store.reserve({ username }, { at: T0, windowMs: WINDOW, limit: Number.MAX_SAFE_INTEGER });
+    await store.reserve({ username }, { at: T0 + 1, windowMs: WINDOW, limit: Number.MAX_SAFE_INTEGER });
+    expect(await store.getAccount(username)).toEqual({ failures: 2, windowStart: T0 });
+    const slots = await Promise.all(Array.from({ length: 5 }, () => store.reserveSlot(username, T0, 5000)));
+    expect(slots.filter(Boolean)).toHaveLength(1);
+    expect(await store.reserveSlot(username, T0 + 4999, 5000)).toBe(false);
+    expect(await store.reserveSlot(username, T0 + 5000, 5000)).toBe(true);
+  });
+
+  test('clear forgets one counter; clearAll forgets the account and every source of that account only', async () => {
+    const username = name();
+    const other = `${username}x`;
+    for (const key of [
+      { username },
+      { username, source: 'ip:192.0.2.4' },
+      { username, source: 'device:AAAAAAAAAAAAAAAAAAAAAA' },
+      { username: other },
+      { username: other, source: 'ip:192.0.2.4' },
+    ]) {
+      await store.reserve(key, { at: T0, windowMs: WINDOW, limit: 10 });
+    }
+    await store.clear({ username, source: 'ip:192.0.2.4' });
+    expect(await rawItem(`LOGIN#${username} ip:192.0.2.4`)).toBeUndefined();
+    expect(await store.clearAll(username)).toBe(2);
+    expect(await store.getAccount(username)).toBeUndefined();
+    expect(await rawItem(`LOGIN#${username} device:AAAAAAAAAAAAAAAAAAAAAA`)).toBeUndefined();
+    expect(await store.getAccount(other)).toEqual({ failures: 1, windowStart: T0 });
+    await expect(store.clear({ username })).resolves.toBeUndefined();
   });
 });

@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService, MAX_USERNAME_LENGTH, normalizeUsername } from '../../lambda/core/credentials';
 import { AccountLockedError, GrantError, InvalidRequestError } from '../../lambda/core/errors';
-import { DEFAULT_LOCKOUT_POLICY, type LockoutPolicy, lockState } from '../../lambda/core/login-throttle';
+import { generateMacKey } from '../../lambda/core/keys';
+import {
+  issueDeviceToken,
+  LOGIN_THROTTLE_DEFAULTS,
+  type LoginThrottlePolicy,
+  usernameHash,
+  verifyDeviceToken,
+} from '../../lambda/core/login-throttle';
 import {
   DEFAULT_SCRYPT_PARAMS,
   hashPassword,
@@ -55,17 +62,22 @@ function recordingHasher() {
   return { calls, hasher };
 }
 
-function setup(options: { lockout?: LockoutPolicy; scrypt?: ScryptParams } = {}) {
+const MAC_KEY = generateMacKey(Date.now());
+
+function setup(options: { throttle?: LoginThrottlePolicy; scrypt?: ScryptParams } = {}) {
   const clock = new FrozenClock();
   const { calls, hasher } = recordingHasher();
+  const refused: Record<string, unknown>[] = [];
   const service = new CredentialService({
     users: store,
     clock: clock.now,
-    lockout: options.lockout,
+    throttle: options.throttle,
     scrypt: options.scrypt ?? FAST,
     hasher,
+    macKeys: async () => [MAC_KEY],
+    onRefused: (event) => refused.push({ ...event }),
   });
-  return { clock, calls, service };
+  return { clock, calls, service, refused };
 }
 
 /** The error a call fails with (the test fails if it succeeds). */
@@ -264,11 +276,10 @@ describe('hashPassword and verifyPassword', () => {
   });
 });
 
-describe('normalizeUsername', () => {
-  test('folds case, width and surrounding white space', () => {
-    expect(normalizeUsername('  Alice ')).toBe('alice');
+describe('normalizeUsername (RFC 8265 UsernameCaseMapped, see username.test.ts)', () => {
+  test('folds case and width', () => {
+    expect(normalizeUsername('Alice')).toBe('alice');
     expect(normalizeUsername('\uff21\uff4c\uff49\uff43\uff45')).toBe('alice');
-    expect(normalizeUsername('\u210cello')).toBe('hello');
     expect(normalizeUsername('Ren\u00c9')).toBe(normalizeUsername('rene\u0301'));
   });
 
@@ -290,13 +301,14 @@ describe('normalizeUsername', () => {
   test.each([
     ['empty', ''],
     ['blank', '   \u3000 '],
+    ['padded with spaces', '  alice '],
     ['too long', 'a'.repeat(MAX_USERNAME_LENGTH + 1)],
-    ['too long after NFKC', '\ufdfa'.repeat(8)],
     ['huge', 'a'.repeat(100_000)],
     ['not a string', ['alice']],
     ['a control character', 'ali\u0000ce'],
     ['a newline', 'alice\n'],
     ['a lone surrogate', 'ali\udc00ce'],
+    ['a compatibility character', '\u210cello'],
   ])('refuses a username that is %s with InvalidRequestError', (_, username) => {
     expect(() => normalizeUsername(username)).toThrow(InvalidRequestError);
   });
@@ -321,8 +333,9 @@ describe('CredentialService.authenticate', () => {
       userId: 'u-1',
       username,
       scope: 'profile',
+      deviceToken: expect.stringMatching(/^d1\./),
     });
-    expect(await service.authenticate(`  ${username.toUpperCase()} `, 'right')).toMatchObject({
+    expect(await service.authenticate(username.toUpperCase(), 'right')).toMatchObject({
       userId: 'u-1',
     });
   });
@@ -397,7 +410,7 @@ describe('CredentialService.authenticate', () => {
       expect(await failure(service.authenticate(user, password))).toBeInstanceOf(InvalidRequestError);
     }
     expect(calls.verify).toEqual([]);
-    expect(await store.getFailures(username)).toBeUndefined();
+    expect(await store.getAccount(username)).toBeUndefined();
   });
 
   test('propagates a corrupt stored hash as a TypeError', async () => {
@@ -408,140 +421,139 @@ describe('CredentialService.authenticate', () => {
   });
 });
 
-describe('lock-out', () => {
+describe('login throttle', () => {
+  const FROM = { source: '203.0.113.9' };
+
   test.each([
     ['an existing user', true],
     ['an unknown username', false],
-  ])('locks %s after 5 failures, before any password work, with the remaining seconds', async (_, exists) => {
-    const { service, calls, clock } = setup();
+  ])('allows 10 checks per source for %s, then 429 before any password work', async (_, exists) => {
+    const { service, calls, clock, refused } = setup();
     const username = name();
     if (exists) await service.createUser({ username, password: 'right' });
-    for (let i = 0; i < 5; i++)
-      expect(await isInvalidCredentials(service.authenticate(username, 'wrong'))).toBe(true);
+    for (let i = 0; i < 10; i++) {
+      expect(await isInvalidCredentials(service.authenticate(username, 'wrong', FROM))).toBe(true);
+    }
     const verified = calls.verify.length;
-    expect(await lockedFor(service.authenticate(username, 'right'))).toBe(30);
-    clock.advance(10.2);
-    expect(await lockedFor(service.authenticate(username, 'wrong'))).toBe(20);
+    clock.advance(100);
+    expect(await lockedFor(service.authenticate(username, 'right', FROM))).toBe(800);
     expect(calls.verify).toHaveLength(verified);
-    // Refused attempts are not counted.
-    expect((await store.getFailures(username))?.failures).toBe(5);
+    expect(refused.at(-1)).toMatchObject({
+      reason: 'source_throttled',
+      source: FROM.source,
+      retryAfterSeconds: 800,
+    });
+    expect(refused.at(-1)?.userHash).toBe(usernameHash(MAC_KEY, username));
+    // Another source is not affected: a wrong password from elsewhere cannot keep the user out.
+    if (exists)
+      expect(await service.authenticate(username, 'right', { source: '198.51.100.1' })).toMatchObject({
+        username,
+      });
+    // The window passes: the source gets its checks again.
+    clock.advance(800);
+    expect(await isInvalidCredentials(service.authenticate(username, 'wrong', FROM))).toBe(true);
+  });
+
+  test('a burst of 40 concurrent attempts gets exactly 10 password checks, reserved atomically', async () => {
+    const { service, calls } = setup();
+    const username = name();
+    await service.createUser({ username, password: 'right' });
+    const verifiedBefore = calls.verify.length;
+    const errors = await Promise.all(
+      Array.from({ length: 40 }, () => failure(service.authenticate(username, 'wrong', FROM))),
+    );
+    expect(calls.verify.length - verifiedBefore).toBe(10);
+    expect(errors.filter((error) => error instanceof GrantError)).toHaveLength(10);
+    expect(errors.filter((error) => error instanceof AccountLockedError)).toHaveLength(30);
+  });
+
+  test('a success resets its source count', async () => {
+    const { service } = setup();
+    const username = name();
+    await service.createUser({ username, password: 'right' });
+    for (let i = 0; i < 9; i++) await isInvalidCredentials(service.authenticate(username, 'wrong', FROM));
+    await service.authenticate(username, 'right', FROM);
+    for (let i = 0; i < 9; i++) await isInvalidCredentials(service.authenticate(username, 'wrong', FROM));
+    expect(await service.authenticate(username, 'right', FROM)).toMatchObject({ username });
+  });
+
+  test('above the account-wide threshold an unknown device gets one check per back-off slot; a known device is exempt', async () => {
+    const { service, clock, refused } = setup({
+      throttle: { accountSoftThreshold: 20, accountBackoffSeconds: 5 },
+    });
+    const username = name();
+    await service.createUser({ username, password: 'right' });
+    const { deviceToken } = await service.authenticate(username, 'right', { source: '192.0.2.200' });
+    for (let host = 0; host < 2; host++) {
+      for (let i = 0; i < 10; i++) {
+        await isInvalidCredentials(service.authenticate(username, 'wrong', { source: `192.0.2.${host}` }));
+      }
+    }
+    // Unknown device: the first takes the slot, the next waits for the following one.
+    expect(await service.authenticate(username, 'right', { source: '192.0.2.50' })).toMatchObject({
+      username,
+    });
+    expect(await lockedFor(service.authenticate(username, 'right', { source: '192.0.2.51' }))).toBe(5);
+    expect(refused.at(-1)).toMatchObject({ reason: 'account_backoff', knownDevice: false });
+    // Known device: at once, from anywhere, and again.
+    for (let i = 0; i < 3; i++) {
+      expect(
+        await service.authenticate(username, 'right', {
+          source: '192.0.2.52',
+          ...(deviceToken ? { deviceToken } : {}),
+        }),
+      ).toMatchObject({ username });
+    }
+    clock.advance(5);
+    expect(await service.authenticate(username, 'right', { source: '192.0.2.51' })).toMatchObject({
+      username,
+    });
+  });
+
+  test('a device token counts under its device, not its address, and only for its own account', async () => {
+    const { service } = setup();
+    const username = name();
+    const other = name();
+    await service.createUser({ username, password: 'right' });
+    await service.createUser({ username: other, password: 'right' });
+    const { deviceToken } = await service.authenticate(username, 'right', FROM);
+    expect(deviceToken).toBeDefined();
+    // The attacker exhausts the shared address.
+    for (let i = 0; i < 10; i++) await isInvalidCredentials(service.authenticate(username, 'wrong', FROM));
+    expect(await lockedFor(service.authenticate(username, 'right', FROM))).toBeGreaterThan(0);
+    // The known device behind the same address still logs in.
+    expect(await service.authenticate(username, 'right', { ...FROM, deviceToken })).toMatchObject({
+      username,
+    });
+    // The token is worthless for another account.
+    const tokenForOther = verifyDeviceToken(deviceToken, other, [MAC_KEY], Date.now(), 3600);
+    expect(tokenForOther).toBeUndefined();
+  });
+
+  test('device tokens: verified with any key of the set, refused when forged, expired or unknown', () => {
+    const now = Date.now();
+    const token = issueDeviceToken(MAC_KEY, 'alice', now, 'AAAAAAAAAAAAAAAAAAAAAA');
+    expect(verifyDeviceToken(token, 'alice', [MAC_KEY], now, 60)).toBe('AAAAAAAAAAAAAAAAAAAAAA');
+    expect(verifyDeviceToken(token, 'alice', [MAC_KEY], now + 60_000, 60)).toBeUndefined();
+    expect(verifyDeviceToken(token, 'alice', [generateMacKey(now)], now, 60)).toBeUndefined();
+    expect(verifyDeviceToken(`${token.slice(0, -2)}AA`, 'alice', [MAC_KEY], now, 60)).toBeUndefined();
+    expect(verifyDeviceToken(token.replace('AAAA', 'BAAA'), 'alice', [MAC_KEY], now, 60)).toBeUndefined();
+    for (const bad of [undefined, '', 'x'.repeat(300), 'd1.a.b.c.d', 42]) {
+      expect(verifyDeviceToken(bad, 'alice', [MAC_KEY], now, 60)).toBeUndefined();
+    }
   });
 
   test('existing and unknown usernames go through the identical sequence of answers', async () => {
     const trace = async (exists: boolean) => {
-      const { service, clock } = setup();
+      const { service } = setup();
       const username = name();
       if (exists) await service.createUser({ username, password: 'right' });
       const answers: unknown[] = [];
-      for (const step of [0, 0, 0, 0, 0, 0, 5, 25, 0, 30, 59, 1]) {
-        clock.advance(step);
-        answers.push(visible(await failure(service.authenticate(username, 'wrong'))));
-      }
+      for (let i = 0; i < 12; i++)
+        answers.push(visible(await failure(service.authenticate(username, 'wrong', FROM))));
       return answers;
     };
-    const existing = await trace(true);
-    expect(existing).toEqual(await trace(false));
-    expect(existing.filter((answer) => (answer as { code: string }).code === 'account_locked')).toHaveLength(
-      5,
-    );
-  });
-
-  test('doubles the lock with each further failure and caps it at 900 s', async () => {
-    const { service, clock } = setup();
-    const username = name();
-    for (let i = 0; i < 5; i++) await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    const locks: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const lock = await lockedFor(service.authenticate(username, 'wrong'));
-      locks.push(lock);
-      clock.advance(lock);
-      await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    }
-    expect(locks).toEqual([30, 60, 120, 240, 480, 900, 900]);
-  });
-
-  test('the lock expires with the clock; a success then clears the count', async () => {
-    const { service, clock } = setup();
-    const username = name();
-    await service.createUser({ username, password: 'right' });
-    for (let i = 0; i < 5; i++) await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    clock.advance(29.999);
-    expect(await lockedFor(service.authenticate(username, 'right'))).toBe(1);
-    clock.advance(0.001);
-    expect(await service.authenticate(username, 'right')).toMatchObject({ username });
-    expect(await store.getFailures(username)).toBeUndefined();
-  });
-
-  test('a success clears the count: failures before it do not add to failures after it', async () => {
-    const { service } = setup();
-    const username = name();
-    await service.createUser({ username, password: 'right' });
-    for (let i = 0; i < 4; i++) await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    await service.authenticate(username, 'right');
-    expect(await store.getFailures(username)).toBeUndefined();
-    for (let i = 0; i < 4; i++) await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    expect(await service.authenticate(username, 'right')).toMatchObject({ username });
-  });
-
-  test('the count starts over after a quiet window of 900 s since the last failure', async () => {
-    const { service, clock } = setup();
-    const username = name();
-    for (let i = 0; i < 4; i++) await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    clock.advance(899);
-    await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    expect((await store.getFailures(username))?.failures).toBe(5);
-    clock.advance(30);
-    // 900 s after the fifth failure's lock ended the count is stale: the next failure is the first again.
-    clock.advance(900);
-    await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    expect(await store.getFailures(username)).toMatchObject({ failures: 1, firstFailureAt: clock.now() });
-  });
-
-  test('waiting out a lock does not reset the count; waiting a window after it does', async () => {
-    const { service, clock } = setup({ lockout: { maxLockSeconds: 3600, windowSeconds: 600 } });
-    const username = name();
-    for (let i = 0; i < 5; i++) await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    clock.advance(30);
-    await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    expect(await lockedFor(service.authenticate(username, 'wrong'))).toBe(60);
-    clock.advance(60 + 599);
-    await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    expect((await store.getFailures(username))?.failures).toBe(7);
-    clock.advance(120 + 600);
-    await isInvalidCredentials(service.authenticate(username, 'wrong'));
-    expect((await store.getFailures(username))?.failures).toBe(1);
-  });
-
-  test('10 concurrent failures are all counted and lock with the matching back-off', async () => {
-    const { service } = setup();
-    const username = name();
-    await service.createUser({ username, password: 'right' });
-    const errors = await Promise.all(
-      Array.from({ length: 10 }, () => failure(service.authenticate(username, 'wrong'))),
-    );
-    // Every attempt read the record before the first failure was written, so all were checked and counted.
-    expect(errors.every((error) => error instanceof GrantError)).toBe(true);
-    expect((await store.getFailures(username))?.failures).toBe(10);
-    expect(await lockedFor(service.authenticate(username, 'right'))).toBe(900);
-  });
-
-  test('throttle records exist for unknown names under the same key scheme', async () => {
-    const { service } = setup();
-    const ghost = name('ghost');
-    await isInvalidCredentials(service.authenticate(` ${ghost.toUpperCase()}`, 'wrong'));
-    expect(await store.getFailures(ghost)).toMatchObject({ failures: 1 });
-    expect(await store.getUser(ghost)).toBeUndefined();
-  });
-
-  test('lockState is a pure rule: lock from the latest failure, stale a window after the lock', () => {
-    const record = { failures: 6, firstFailureAt: 0, lastFailureAt: 10_000 };
-    expect(lockState(record, 10_000)).toEqual({ lockedUntil: 70_000, stale: false });
-    expect(lockState(record, 70_000)).toEqual({ stale: false });
-    expect(lockState(record, 70_000 + 899_999)).toEqual({ stale: false });
-    expect(lockState(record, 70_000 + 900_000)).toEqual({ stale: true });
-    expect(lockState({ ...record, failures: 4 }, 10_000 + 900_000)).toEqual({ stale: true });
-    expect(lockState({ ...record, failures: 1000 }, 10_000)).toEqual({ lockedUntil: 910_000, stale: false });
-    expect(lockState(undefined, 0)).toEqual({ stale: true });
+    expect(await trace(true)).toEqual(await trace(false));
   });
 });
 
@@ -549,7 +561,7 @@ describe('createUser', () => {
   test('hashes with the configured parameters and stores the normalised name', async () => {
     const { service } = setup({ scrypt: { N: 2 ** 11 } });
     const username = name();
-    const created = await service.createUser({ username: ` ${username.toUpperCase()}`, password: 'pw' });
+    const created = await service.createUser({ username: username.toUpperCase(), password: 'pw' });
     expect(created?.username).toBe(username);
     expect(created?.userId).toMatch(/^[0-9a-f-]{36}$/);
     expect(created?.scope).toBe('');
@@ -585,25 +597,26 @@ describe('createUser', () => {
 describe('configuration', () => {
   test('takes the default for an option given as undefined', () => {
     expect(() =>
-      setup({ lockout: { maxFailures: undefined }, scrypt: { N: 2 ** 10, r: undefined } }),
+      setup({ throttle: { sourceMaxAttempts: undefined }, scrypt: { N: 2 ** 10, r: undefined } }),
     ).not.toThrow();
   });
 
   test('documents its defaults', () => {
-    expect(DEFAULT_LOCKOUT_POLICY).toEqual({
-      maxFailures: 5,
+    expect(LOGIN_THROTTLE_DEFAULTS).toEqual({
+      sourceMaxAttempts: 10,
       windowSeconds: 900,
-      baseLockSeconds: 30,
-      maxLockSeconds: 900,
+      accountSoftThreshold: 100,
+      accountBackoffSeconds: 5,
+      deviceTokenLifetimeSeconds: 2_592_000,
     });
   });
 
   test.each([
-    [{ lockout: { maxFailures: 0 } }, /maxFailures/],
-    [{ lockout: { maxFailures: 2.5 } }, /maxFailures/],
-    [{ lockout: { windowSeconds: 0 } }, /windowSeconds/],
-    [{ lockout: { baseLockSeconds: 0 } }, /baseLockSeconds/],
-    [{ lockout: { baseLockSeconds: 60, maxLockSeconds: 30 } }, /maxLockSeconds/],
+    [{ throttle: { sourceMaxAttempts: 0 } }, /sourceMaxAttempts/],
+    [{ throttle: { sourceMaxAttempts: 2.5 } }, /sourceMaxAttempts/],
+    [{ throttle: { windowSeconds: 0 } }, /windowSeconds/],
+    [{ throttle: { accountSoftThreshold: 0 } }, /accountSoftThreshold/],
+    [{ throttle: { accountBackoffSeconds: 0 } }, /accountBackoffSeconds/],
     [{ scrypt: { N: 2 ** 30 } }, /N must be/],
   ])('fails on %p', (options, message) => {
     expect(() => setup(options)).toThrow(TypeError);

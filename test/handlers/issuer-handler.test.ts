@@ -619,3 +619,62 @@ describe('routes', () => {
     close();
   });
 });
+
+describe('issue 14: protocol details', () => {
+  test('refuses a base64 body that is not valid UTF-8 with 400, never decoding it with replacement characters', async () => {
+    const { handler } = issuerWith();
+    const bytes = Buffer.concat([
+      Buffer.from('{"username":"alice'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","password":"x"}'),
+    ]);
+    const response = await handler(
+      event('POST', '/auth/login', { headers: JSON_TYPE, body: bytes.toString('base64'), base64: true }),
+    );
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'invalid_request',
+      error_description: 'body is not valid UTF-8',
+    });
+  });
+
+  test('RFC 6750 3.1: no credentials get a bare Bearer challenge; a bad token keeps its error code', async () => {
+    const { handler } = issuerWith();
+    const missing = await handler(event('GET', '/auth/sessions'));
+    expect(missing.statusCode).toBe(401);
+    expect(missing.headers?.['WWW-Authenticate']).toBe('Bearer');
+    const bad = await handler(
+      event('POST', '/auth/logout-all', { headers: { Authorization: 'Bearer not.a.token' } }),
+    );
+    expect(bad.statusCode).toBe(401);
+    expect(bad.headers?.['WWW-Authenticate']).toBe('Bearer error="invalid_token"');
+  });
+
+  test.each([
+    '/.well-known/jwks.json',
+    '/.well-known/openid-configuration',
+    '/.well-known/oauth-authorization-server',
+  ])('%s is public: cacheable without Pragma: no-cache, readable cross-origin', async (path) => {
+    const { handler } = issuerWith();
+    const response = await handler(event('GET', path));
+    expect(response.statusCode).toBe(200);
+    expect(response.headers?.['Cache-Control']).toMatch(/^public, max-age=\d+$/);
+    expect(response.headers?.Pragma).toBeUndefined();
+    expect(response.headers?.['Access-Control-Allow-Origin']).toBe('*');
+  });
+
+  test('token responses keep no-store and carry no CORS header', async () => {
+    const { handler } = issuerWith();
+    const { response } = await login(handler);
+    expect(response.headers).toMatchObject({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    expect(response.headers?.['Access-Control-Allow-Origin']).toBeUndefined();
+  });
+
+  test('RFC 8414 metadata and openid-configuration are the same document, with response_types_supported', async () => {
+    const { handler } = issuerWith();
+    const oauth = JSON.parse((await handler(event('GET', '/.well-known/oauth-authorization-server'))).body);
+    const oidc = JSON.parse((await handler(event('GET', '/.well-known/openid-configuration'))).body);
+    expect(oauth).toEqual(oidc);
+    expect(oauth).toMatchObject({ issuer: ISSUER, response_types_supported: [] });
+  });
+});
