@@ -25,6 +25,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { LOG_MESSAGES } from '../lambda/adapters/logger';
 import { METRICS_NAMESPACE } from '../lambda/adapters/metrics';
+import type { LoginRefusal } from '../lambda/core/login-throttle';
 import { AuthDashboard } from './auth-dashboard';
 import { AUTH_METRIC_NAMES, AuthMetrics, METRIC_PERIOD, sumOfFilled } from './auth-metrics';
 import {
@@ -70,6 +71,11 @@ export interface AuthAlarmThresholds {
   readonly api5xx?: number;
   /** Failed logins (`POST /auth/login` answered 401) per 5 minutes: credential stuffing or a broken client. @default 100 */
   readonly loginFailuresPer5Min?: number;
+  /**
+   * Logins refused by the login throttle (per account and address, or the account-wide back-off) per 5
+   * minutes: a guessing attack in progress. @default 50
+   */
+  readonly loginThrottledPer5Min?: number;
   /** Detected refresh-token reuses per 5 minutes. Any reuse is a possible token theft. @default 1 */
   readonly refreshTokenReuse?: number;
   /** Throttled DynamoDB requests on the session table per 5 minutes, in either of the last 2 periods. @default 1 */
@@ -105,6 +111,7 @@ export const AUTH_ALARM_DEFAULTS: Readonly<Required<AuthAlarmThresholds>> = {
   issuerNotReady: 1,
   api5xx: 5,
   loginFailuresPer5Min: 100,
+  loginThrottledPer5Min: 50,
   refreshTokenReuse: 1,
   dynamoThrottles: 1,
   dynamoSystemErrors: 1,
@@ -137,6 +144,7 @@ export type AuthAlarmName =
   | 'IssuerNotReady'
   | 'ApiServerErrors'
   | 'LoginFailures'
+  | 'LoginThrottled'
   | 'RefreshTokenReuse'
   | 'TableThrottles'
   | 'TableSystemErrors'
@@ -293,6 +301,20 @@ export class AuthAlarms extends Construct {
       metricValue: '1',
       unit: Unit.COUNT,
     });
+    new MetricFilter(this, 'LoginThrottledFilter', {
+      logGroup: props.issuerLogGroup,
+      filterPattern: FilterPattern.all(
+        FilterPattern.stringValue('$.message', '=', LOG_MESSAGES.loginRefused),
+        FilterPattern.any(
+          FilterPattern.stringValue('$.reason', '=', 'source_throttled' satisfies LoginRefusal),
+          FilterPattern.stringValue('$.reason', '=', 'account_backoff' satisfies LoginRefusal),
+        ),
+      ),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: AUTH_METRIC_NAMES.loginThrottled,
+      metricValue: '1',
+      unit: Unit.COUNT,
+    });
     new MetricFilter(this, 'IssuerServerErrorsFilter', {
       logGroup: props.issuerLogGroup,
       filterPattern: issuerRequestPattern(FilterPattern.numberValue('$.status', '>=', 500)),
@@ -410,6 +432,13 @@ export class AuthAlarms extends Construct {
       description:
         'Many password logins failed (POST /auth/login answered 401): credential stuffing, password spraying ' +
         'or a broken client.',
+    });
+    alarm('LoginThrottled', {
+      metric: metrics.loginThrottled,
+      threshold: thresholds.loginThrottledPer5Min,
+      description:
+        'Many logins were refused by the login throttle before any password check (429): a guessing attack ' +
+        'on one or more accounts.',
     });
     alarm('RefreshTokenReuse', {
       metric: metrics.refreshTokenReuse,

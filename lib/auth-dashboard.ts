@@ -99,6 +99,7 @@ function rows(props: AuthDashboardProps): IWidget[][] {
       ),
       graph('Issuer not ready (503)', [metrics.issuerNotReady], pick('IssuerNotReady'), 6),
       graph('Login failures (401)', [metrics.loginFailures], pick('LoginFailures'), 6),
+      graph('Logins throttled (429)', [metrics.loginThrottled], pick('LoginThrottled'), 6),
       graph('Refresh-token reuse', [metrics.refreshTokenReuse], pick('RefreshTokenReuse'), 6),
     ],
     [

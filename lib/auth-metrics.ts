@@ -68,6 +68,8 @@ export class AuthMetrics {
   public readonly issuerServerErrors: IMetric;
   /** Failed password logins, `POST /auth/login` answered 401 (from the issuer log). */
   public readonly loginFailures: IMetric;
+  /** Logins refused by the login throttle, 5-minute sum. */
+  public readonly loginThrottled: IMetric;
   /** Requests the issuer could not serve because it was not ready, each answered 503 (from the issuer log). */
   public readonly issuerNotReady: IMetric;
   /** Detected refresh-token reuses. */
@@ -116,6 +118,7 @@ export class AuthMetrics {
     this.issuerErrors = issuerFunction.metricErrors(sum);
     this.issuerServerErrors = custom(AUTH_METRIC_NAMES.issuerServerErrors, Stats.SUM, METRIC_PERIOD);
     this.loginFailures = custom(AUTH_METRIC_NAMES.loginFailures, Stats.SUM, METRIC_PERIOD);
+    this.loginThrottled = custom(AUTH_METRIC_NAMES.loginThrottled, Stats.SUM, METRIC_PERIOD);
     this.issuerNotReady = custom(AUTH_METRIC_NAMES.issuerNotReady, Stats.SUM, METRIC_PERIOD);
     // Published in EMF by the issuer through Powertools, whose `service` dimension names the function. Every
     // region's issuer publishes the key age on each key-set load, so it is the series that never goes quiet.

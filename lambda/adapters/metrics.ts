@@ -33,6 +33,11 @@ export const METRIC_NAMES = {
   issuerServerErrors: 'IssuerServerErrors',
   /** Metric filter on the authorizer log: one per decision line, dimension `Decision` (allow/deny/unauthorized/error). */
   authorizerDecisions: 'AuthorizerDecisions',
+  /**
+   * Metric filter on the issuer log: one per `login refused` line whose reason is a throttle
+   * (`source_throttled`, `account_backoff`): logins answered 429 before any password check.
+   */
+  loginThrottled: 'LoginThrottled',
   /** Metric filter on the issuer log: one per `issuer not ready` line (a 503 for want of keys or table). */
   issuerNotReady: 'IssuerNotReady',
   /** EMF, rotation function, one per replica region not confirmed in sync after a rotation; Count, dimension `service`. */

@@ -232,6 +232,17 @@ describe('AuthAlarms', () => {
       });
     });
 
+    test('throttled logins alarm at 50 per 5 minutes', () => {
+      defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'HybridAuth',
+        MetricName: 'LoginThrottled',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 50,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+
     test('login failures alarm at 100 per 5 minutes', () => {
       defaults.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'HybridAuth',
@@ -535,7 +546,7 @@ describe('AuthAlarms', () => {
     test('every alarm notifies the topic on ALARM and on OK', () => {
       const topicRef = defaults.stack.resolve(defaults.alarms.topic.topicArn);
       const alarms = defaults.template.findResources('AWS::CloudWatch::Alarm');
-      expect(Object.keys(alarms)).toHaveLength(15);
+      expect(Object.keys(alarms)).toHaveLength(Object.keys(defaults.alarms.alarms).length);
       for (const alarm of Object.values(alarms)) {
         expect(alarm.Properties).toMatchObject({ AlarmActions: [topicRef], OKActions: [topicRef] });
       }
@@ -638,6 +649,17 @@ describe('AuthAlarms', () => {
           '{ ($.message = "issuer request") && ($.route = "POST /auth/login") && ($.status = 401) }',
         MetricTransformations: [
           { MetricNamespace: 'HybridAuth', MetricName: 'LoginFailures', MetricValue: '1', Unit: 'Count' },
+        ],
+        LogGroupName: { Ref: Match.stringLikeRegexp('^IssuerLogs') },
+      });
+    });
+
+    test('count logins the throttle refused from the login refused log lines', () => {
+      defaults.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        FilterPattern:
+          '{ ($.message = "login refused") && (($.reason = "source_throttled") || ($.reason = "account_backoff")) }',
+        MetricTransformations: [
+          { MetricNamespace: 'HybridAuth', MetricName: 'LoginThrottled', MetricValue: '1', Unit: 'Count' },
         ],
         LogGroupName: { Ref: Match.stringLikeRegexp('^IssuerLogs') },
       });
