@@ -231,6 +231,8 @@ describe('login', () => {
       expires_in: 300,
       scope: 'profile',
       refresh_token: expect.stringMatching(/^[\w-]{80,}$/),
+      // The device token a native client sends back to stay exempt from the account-wide back-off.
+      device_token: expect.stringMatching(/^d1\./),
     });
     expect(reply.headers.get('cache-control')).toBe('no-store');
     expect(reply.headers.getSetCookie()).toEqual([]);
@@ -914,8 +916,9 @@ describe('hostile input', () => {
     ],
     ['revoke without a token', 400, 'invalid_request', revokeForm({ client_id: 'native' })],
     ['logout with neither token', 400, 'invalid_request', bare('POST', '/auth/logout')],
-    ['sessions without a token', 401, 'invalid_token', bare('GET', '/auth/sessions')],
-    ['DELETE a session without a token', 401, 'invalid_token', bare('DELETE', '/auth/sessions/abc')],
+    // RFC 6750 section 3.1: no credentials at all is no token error (a plain `WWW-Authenticate: Bearer`).
+    ['sessions without a token', 401, 'invalid_request', bare('GET', '/auth/sessions')],
+    ['DELETE a session without a token', 401, 'invalid_request', bare('DELETE', '/auth/sessions/abc')],
     [
       'logout-all with a garbage token',
       401,
