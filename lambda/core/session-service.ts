@@ -6,12 +6,20 @@ import { GrantError } from './errors';
 import { currentMacKey, currentSigningKey, type KeySet, type MacKey } from './keys';
 import {
   deriveRefreshToken,
+  LEGACY_REFRESH_TOKEN_VERSION,
   MAX_GENERATION,
   parseRefreshToken,
   type RefreshTokenParts,
+  saltsEqual,
   verifyRefreshMac,
 } from './refresh-token';
-import { type RevokeReason, type SessionRecord, type SessionStore, sessionStatus } from './session';
+import {
+  type RefreshRotationOutcome,
+  type RevokeReason,
+  type SessionRecord,
+  type SessionStore,
+  sessionStatus,
+} from './session';
 
 /** Lifetimes of sessions and refresh tokens. */
 export interface SessionPolicy {
@@ -70,7 +78,7 @@ export interface LoginRequest {
   readonly ip?: string;
 }
 
-/** How many times a refresh re-reads the session after losing a race before giving up. */
+/** How many times a refresh writes again after its condition failed on an item that allows it. */
 const MAX_REFRESH_ATTEMPTS = 4;
 const MAX_USER_AGENT_LENGTH = 256;
 
@@ -148,39 +156,61 @@ export class SessionService {
    * Exchanges a refresh token for new tokens (docs/design.md branches: rotate, grace replay, reuse, generation
    * ahead, bad MAC, strict when the grace window is 0).
    *
+   * The happy path is one request: the token is authenticated before any I/O (its MAC covers the salt it
+   * carries), then one conditional write whose condition is the rotate branch; when the condition fails the
+   * write returns the item, and the grace, reuse and replication-lag branches decide from it. A version 1
+   * token (no salt in it) is verified after a consistent read, then takes the same write.
+   *
    * @throws {GrantError} `refresh_token_malformed`, `unknown_mac_key`, `bad_mac`, `session_not_found`,
    * `client_mismatch`, `session_revoked`, `session_expired`, `session_idle` or `refresh_token_reused`.
    */
   public async refresh(refreshToken: unknown, clientId: string): Promise<TokenSet> {
     const parts = parseRefreshToken(refreshToken);
     const keys = await this.deps.keys();
+    const macKey = this.macKeyOf(parts, keys);
+    const salt = await this.authenticatedSalt(parts, keys);
+    const presented = parts.generation;
+    const generation = presented + 1;
+    // Known once a write has returned the item: the cap of the idle expiry (the write refuses to pass it).
+    let absoluteExpiresAt = Number.POSITIVE_INFINITY;
     for (let attempt = 0; attempt < MAX_REFRESH_ATTEMPTS; attempt++) {
-      const { session, macKey } = await this.verifiedSession(parts, keys);
+      const now = this.clock();
+      let outcome: RefreshRotationOutcome | undefined;
+      if (generation <= MAX_GENERATION) {
+        outcome = await this.store.rotateForRefresh(parts.sid, {
+          presentedGeneration: presented,
+          generation,
+          salt,
+          clientId,
+          at: now,
+          idleExpiresAt: Math.min(now + this.idleMs, absoluteExpiresAt),
+        });
+        // Current, or ahead (this region has not seen a rotation another region made; the MAC proves the
+        // token was issued, so the presented generation is the current one): rotated.
+        if (outcome.applied) return this.issue(outcome.session, generation, keys, macKey);
+      } else {
+        outcome = { applied: false, session: await this.store.get(parts.sid, { consistent: true }) };
+      }
+      const session = outcome.session;
+      // A token that does not match its session revokes nothing: a forger who knows a sid must not log anyone out.
+      if (session === undefined) throw new GrantError('session_not_found', 'no such session');
+      if (!saltsEqual(session.salt, salt))
+        throw new GrantError('bad_mac', 'the refresh token does not verify');
       if (session.clientId !== clientId) {
         throw new GrantError('client_mismatch', 'the refresh token was issued to another client');
       }
-      const now = this.clock();
       const status = sessionStatus(session, now);
       if (status !== 'active') throw STATUS_ERRORS[status]();
 
-      const presented = parts.generation;
       const stored = session.generation;
       if (presented >= stored) {
-        // Current, or ahead: this region has not seen a rotation another region made (the MAC proves the
-        // token was issued), so the presented generation is the current one.
-        const generation = presented + 1;
-        if (generation > MAX_GENERATION)
+        if (generation > MAX_GENERATION) {
           throw new GrantError('session_expired', 'the session has run out of rotations');
-        const rotation = {
-          expectedGeneration: stored,
-          generation,
-          rotatedAt: now,
-          idleExpiresAt: Math.min(now + this.idleMs, session.absoluteExpiresAt),
-        };
-        if (await this.store.rotate(session.sid, rotation)) {
-          return this.issue({ ...session, ...rotation, lastUsedAt: now }, generation, keys, macKey);
         }
-        continue; // another refresh or a revocation won the race: read again and decide again
+        // Everything held but the idle cap (the session's last idle period), or the item changed between the
+        // condition and now: write again, capped at the absolute expiry the item returned.
+        absoluteExpiresAt = session.absoluteExpiresAt;
+        continue;
       }
       if (presented === stored - 1 && now - session.rotatedAt < this.graceMs) {
         // A concurrent or retried refresh: hand out the same successor, no fork, no false theft alarm.
@@ -221,6 +251,10 @@ export class SessionService {
       return undefined;
     }
     const keys = await this.deps.keys();
+    // A version 2 token is authenticated before the read; a forged one costs no I/O.
+    if (parts.version !== LEGACY_REFRESH_TOKEN_VERSION && !verifyRefreshMac(parts, keys.macKeys)) {
+      return undefined;
+    }
     const session = await this.store.get(parts.sid, { consistent: true });
     if (session === undefined || !verifyRefreshMac(parts, keys.macKeys, session.salt)) return undefined;
     if (session.clientId !== clientId) return undefined;
@@ -251,25 +285,36 @@ export class SessionService {
   }
 
   /**
-   * Loads the session a token names and checks its MAC. The successor is derived under the same MAC key as
-   * the presented token, so it is a pure function of `(K, sid, generation, salt)`: concurrent refreshes and
-   * regions agree on it. MAC keys are therefore kept for the longest absolute session lifetime.
+   * The MAC key the token names. The successor is derived under the same key as the presented token, so it is
+   * a pure function of `(K, sid, generation, salt)`: concurrent refreshes and regions agree on it. MAC keys are
+   * therefore kept for the longest absolute session lifetime.
    */
-  private async verifiedSession(
-    parts: RefreshTokenParts,
-    keys: KeySet,
-  ): Promise<{ session: SessionRecord; macKey: MacKey }> {
+  private macKeyOf(parts: RefreshTokenParts, keys: KeySet): MacKey {
     const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
     if (macKey === undefined) {
       throw new GrantError('unknown_mac_key', 'the refresh token was signed by an unknown or retired key');
     }
-    const session = await this.store.get(parts.sid, { consistent: true });
-    // A MAC that does not verify revokes nothing: a forger who knows a sid must not log anyone out.
-    if (session === undefined) throw new GrantError('session_not_found', 'no such session');
-    if (!verifyRefreshMac(parts, keys.macKeys, session.salt)) {
+    return macKey;
+  }
+
+  /**
+   * Authenticates the token and returns the session salt it is bound to. Version 2: the MAC covers the salt
+   * the token carries, checked before any I/O (the write then requires the item to hold that salt). Version 1:
+   * the salt is only in the item, so it is read (consistently) first.
+   */
+  private async authenticatedSalt(parts: RefreshTokenParts, keys: KeySet): Promise<string> {
+    if (parts.version === LEGACY_REFRESH_TOKEN_VERSION) {
+      const session = await this.store.get(parts.sid, { consistent: true });
+      if (session === undefined) throw new GrantError('session_not_found', 'no such session');
+      if (!verifyRefreshMac(parts, keys.macKeys, session.salt)) {
+        throw new GrantError('bad_mac', 'the refresh token does not verify');
+      }
+      return session.salt;
+    }
+    if (parts.salt === undefined || !verifyRefreshMac(parts, keys.macKeys)) {
       throw new GrantError('bad_mac', 'the refresh token does not verify');
     }
-    return { session, macKey };
+    return parts.salt;
   }
 
   private async issue(
