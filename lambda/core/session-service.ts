@@ -81,6 +81,22 @@ export interface LoginRequest {
 /** How many times a refresh writes again after its condition failed on an item that allows it. */
 const MAX_REFRESH_ATTEMPTS = 4;
 const MAX_USER_AGENT_LENGTH = 256;
+/** How many sessions' immutable fields one instance remembers for signing during the refresh write. */
+const MAX_REMEMBERED_SESSIONS = 10_000;
+
+/** The fields of a session fixed at login (never written again): all an access token is minted from. */
+interface SessionSubject {
+  readonly sub: string;
+  readonly clientId: string;
+  readonly scope: string;
+  readonly absoluteExpiresAt: number;
+}
+
+/** An access token signed while the refresh write was in flight, and the fields it was signed from. */
+interface SpeculativeAccess {
+  readonly subject: SessionSubject;
+  readonly access: Promise<MintedAccessToken>;
+}
 
 /** The error that tells a caller the session is gone, per status. */
 const STATUS_ERRORS = {
@@ -102,6 +118,8 @@ export class SessionService {
   private readonly idleMs: number;
   private readonly absoluteMs: number;
   private readonly graceMs: number;
+  /** sid to the session's immutable fields, as last confirmed by the table (bounded, oldest dropped first). */
+  private readonly subjects = new Map<string, SessionSubject>();
 
   public constructor(private readonly deps: SessionServiceDeps) {
     const idle = deps.policy?.idleTimeoutSeconds ?? SETTINGS.sessionIdleTimeoutSeconds.default;
@@ -169,6 +187,7 @@ export class SessionService {
     const keys = await this.deps.keys();
     const macKey = this.macKeyOf(parts, keys);
     const salt = await this.authenticatedSalt(parts, keys);
+    const speculative = this.signDuringWrite(parts.sid, clientId, keys);
     const presented = parts.generation;
     const generation = presented + 1;
     // Known once a write has returned the item: the cap of the idle expiry (the write refuses to pass it).
@@ -187,7 +206,7 @@ export class SessionService {
         });
         // Current, or ahead (this region has not seen a rotation another region made; the MAC proves the
         // token was issued, so the presented generation is the current one): rotated.
-        if (outcome.applied) return this.issue(outcome.session, generation, keys, macKey);
+        if (outcome.applied) return this.issue(outcome.session, generation, keys, macKey, speculative);
       } else {
         outcome = { applied: false, session: await this.store.get(parts.sid, { consistent: true }) };
       }
@@ -214,7 +233,7 @@ export class SessionService {
       }
       if (presented === stored - 1 && now - session.rotatedAt < this.graceMs) {
         // A concurrent or retried refresh: hand out the same successor, no fork, no false theft alarm.
-        return this.issue(session, stored, keys, macKey);
+        return this.issue(session, stored, keys, macKey, speculative);
       }
       await this.store.revoke(session.sid, 'refresh_token_reuse', now);
       this.deps.onSecurityEvent?.({
@@ -317,17 +336,59 @@ export class SessionService {
     return parts.salt;
   }
 
+  /**
+   * Starts signing the access token before the refresh write returns, from the session's immutable fields
+   * (`sub`, `clientId`, `scope`, `absoluteExpiresAt`) as this instance last saw them in the table. Called only
+   * after the refresh token's MAC verified. The token is handed out only when the write's returned item
+   * confirms every field (see {@link issue}); otherwise it is dropped, never sent.
+   */
+  private signDuringWrite(sid: string, clientId: string, keys: KeySet): SpeculativeAccess | undefined {
+    const subject = this.subjects.get(sid);
+    if (subject === undefined || subject.clientId !== clientId) return undefined;
+    const access = this.minter.mint(
+      currentSigningKey(keys),
+      { sub: subject.sub, sid, clientId: subject.clientId, scope: subject.scope },
+      subject.absoluteExpiresAt,
+    );
+    access.catch(() => undefined); // a dropped speculation must not surface as an unhandled rejection
+    return { subject, access };
+  }
+
+  private remember(session: SessionRecord): void {
+    this.subjects.delete(session.sid);
+    this.subjects.set(session.sid, {
+      sub: session.sub,
+      clientId: session.clientId,
+      scope: session.scope,
+      absoluteExpiresAt: session.absoluteExpiresAt,
+    });
+    if (this.subjects.size > MAX_REMEMBERED_SESSIONS) {
+      const oldest = this.subjects.keys().next().value;
+      if (oldest !== undefined) this.subjects.delete(oldest);
+    }
+  }
+
   private async issue(
     session: SessionRecord,
     generation: number,
     keys: KeySet,
     macKey: MacKey,
+    speculative?: SpeculativeAccess,
   ): Promise<TokenSet> {
-    const access: MintedAccessToken = await this.minter.mint(
-      currentSigningKey(keys),
-      { sub: session.sub, sid: session.sid, clientId: session.clientId, scope: session.scope },
-      session.absoluteExpiresAt,
-    );
+    const confirmed =
+      speculative !== undefined &&
+      speculative.subject.sub === session.sub &&
+      speculative.subject.clientId === session.clientId &&
+      speculative.subject.scope === session.scope &&
+      speculative.subject.absoluteExpiresAt === session.absoluteExpiresAt;
+    const access: MintedAccessToken = confirmed
+      ? await speculative.access
+      : await this.minter.mint(
+          currentSigningKey(keys),
+          { sub: session.sub, sid: session.sid, clientId: session.clientId, scope: session.scope },
+          session.absoluteExpiresAt,
+        );
+    this.remember(session);
     return {
       accessToken: access.token,
       expiresIn: access.claims.exp - access.claims.iat,

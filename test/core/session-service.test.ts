@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { GrantError } from '../../lambda/core/errors';
@@ -12,12 +12,14 @@ import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, ISSUER, testKeySet } from '../support/fixtures';
 
 let client: DynamoDBClient;
+let tableName: string;
 let store: DynamoDbSessionStore;
 let keys: KeySet;
 
 beforeAll(async () => {
   const table = await freshTable();
   client = table.client;
+  tableName = table.tableName;
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
   keys = await testKeySet();
 });
@@ -316,6 +318,28 @@ describe('refresh', () => {
     );
     expect(await grantCode(service.refresh(wrong, 'native'))).toBe('bad_mac');
     expect(events).toEqual([]);
+  });
+
+  test('the access token signed during the write is handed out only when the returned item confirms it', async () => {
+    const { service, verifier, clock } = setup();
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    expect(verifier.verify(first.accessToken).claims).toMatchObject({ sub: LOGIN.sub, scope: 'profile' });
+    // The item changes behind this instance's back (fields a session never rewrites): the next refresh
+    // must mint from the item the write returned, not from what the instance remembered.
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: `SESSION#${login.sid}` } },
+        UpdateExpression: 'SET #scope = :scope',
+        ExpressionAttributeNames: { '#scope': 'scope' },
+        ExpressionAttributeValues: { ':scope': { S: 'profile admin' } },
+      }),
+    );
+    clock.advance(1);
+    const second = await service.refresh(first.refreshToken, 'native');
+    expect(verifier.verify(second.accessToken).claims.scope).toBe('profile admin');
+    expect(second.scope).toBe('profile admin');
   });
 
   test('refuses malformed refresh tokens before any read', async () => {
