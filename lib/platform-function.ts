@@ -20,6 +20,12 @@ export interface PlatformFunctionProps {
   readonly logRetention?: RetentionDays;
   /** Reserved concurrency. @default none */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * Ship a source map and run with `--enable-source-maps` (readable stack traces). `false` for a function on
+   * the hot path of every request (the authorizer): Node.js parses the whole map when the first error's stack
+   * is read, and each later stack costs more (docs/performance.md "Cold start"). @default true
+   */
+  readonly sourceMaps?: boolean;
 }
 
 /** Where the runtime code lives. */
@@ -45,7 +51,7 @@ export const PLATFORM_BUNDLING: Readonly<BundlingOptions> = Object.freeze({
 
 /**
  * The project's one `NodejsFunction` wrapper, holding the Lambda defaults (docs/design.md Conventions 7): Node.js 22 on ARM64,
- * bundled by the local esbuild (never Docker) as minified ESM with source maps, the AWS SDK bundled
+ * bundled by the local esbuild (never Docker) as minified ESM with source maps (unless `sourceMaps: false`), the AWS SDK bundled
  * (`externalModules: []`) from its tree-shakable build (`mainFields: ['module', 'main']`), logs into an
  * explicit log group with retention (not the deprecated `logRetention`). The log format stays TEXT: the
  * runtime code writes its own JSON lines to stdout, which reach CloudWatch Logs as they are, so metric filters
@@ -59,6 +65,7 @@ export class PlatformFunction extends NodejsFunction {
   public readonly functionLogGroup: LogGroup;
 
   public constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
+    const sourceMaps = props.sourceMaps ?? true;
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -79,11 +86,14 @@ export class PlatformFunction extends NodejsFunction {
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
       logGroup,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: {
+        ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
+        ...props.environment,
+      },
       ...(props.reservedConcurrentExecutions === undefined
         ? {}
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
-      bundling: { ...PLATFORM_BUNDLING },
+      bundling: { ...PLATFORM_BUNDLING, sourceMap: sourceMaps },
     });
     this.functionLogGroup = logGroup;
     Validations.of(this).acknowledge({

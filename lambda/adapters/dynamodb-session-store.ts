@@ -7,7 +7,14 @@ import {
   paginateQuery,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { RevokeReason, Rotation, SessionRecord, SessionStore } from '../core/session';
+import type {
+  RefreshRotation,
+  RefreshRotationOutcome,
+  RevokeReason,
+  Rotation,
+  SessionRecord,
+  SessionStore,
+} from '../core/session';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
 
 /** Options of {@link DynamoDbSessionStore}. */
@@ -101,6 +108,48 @@ export class DynamoDbSessionStore implements SessionStore {
         },
       }),
     );
+  }
+
+  /**
+   * One conditional `UpdateItem` that returns the item either way: `ReturnValues: ALL_NEW` when it applies,
+   * `ReturnValuesOnConditionCheckFailure: ALL_OLD` (the item rides back on the `ConditionalCheckFailedException`,
+   * consuming no read capacity) when it does not, so the caller decides the grace, reuse and replication-lag
+   * branches without a second read.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
+   * https://repost.aws/knowledge-center/dynamodb-conditionalcheckfailedexception
+   * https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/dynamodb/aws.sdk.kotlin.services.dynamodb.model/-delete-item-request/return-values-on-condition-check-failure.html
+   */
+  public async rotateForRefresh(sid: string, rotation: RefreshRotation): Promise<RefreshRotationOutcome> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
+          UpdateExpression:
+            'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
+          ConditionExpression:
+            'attribute_exists(#pk) AND salt = :salt AND clientId = :client AND attribute_not_exists(revokedAt)' +
+            ' AND generation <= :presented AND absoluteExpiresAt > :at AND idleExpiresAt > :at' +
+            ' AND absoluteExpiresAt >= :idle',
+          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+          ExpressionAttributeValues: {
+            ':next': { N: String(rotation.generation) },
+            ':presented': { N: String(rotation.presentedGeneration) },
+            ':salt': { S: rotation.salt },
+            ':client': { S: rotation.clientId },
+            ':at': { N: String(rotation.at) },
+            ':idle': { N: String(rotation.idleExpiresAt) },
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      if (Attributes === undefined) throw new Error('UpdateItem returned no attributes for ALL_NEW');
+      return { applied: true, session: toSession(Attributes) };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { applied: false, session: error.Item === undefined ? undefined : toSession(error.Item) };
+    }
   }
 
   public async revoke(sid: string, reason: RevokeReason, at: number, sub?: string): Promise<boolean> {

@@ -58,6 +58,16 @@ export function authorizerSettingsFromEnv(env: Env): AuthorizerSettings {
   };
 }
 
+/** The authorizer's Lambda handler, with the work of its first request that can be done before one. */
+export interface AuthorizerFunction {
+  (event: APIGatewayRequestAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult>;
+  /**
+   * Loads the published JWKS into the cache (which also opens the connection to DynamoDB that the first
+   * session read reuses). Never throws: a failure is logged, and the first request loads it again.
+   */
+  warmUp(): Promise<void>;
+}
+
 /**
  * The one wiring of the REQUEST authorizer: the Lambda entry point (`index.ts`) and the local platform both
  * build it here, so the local platform decides exactly as the deployed authorizer does.
@@ -65,7 +75,7 @@ export function authorizerSettingsFromEnv(env: Env): AuthorizerSettings {
 export function createAuthorizer(
   settings: AuthorizerSettings,
   adapters: AuthorizerAdapters,
-): (event: APIGatewayRequestAuthorizerEvent, context?: Context) => Promise<APIGatewayAuthorizerResult> {
+): AuthorizerFunction {
   const { logger } = adapters;
   const clock = adapters.clock ?? Date.now;
   validateRouteTable(adapters.routes);
@@ -96,5 +106,18 @@ export function createAuthorizer(
     clock,
     replicationLagBoundMs: (settings.expectedReplicationLagSeconds ?? 0) * 1000,
   });
-  return createAuthorizerHandler({ authorizer: new Authorizer(authenticator, adapters.routes), logger });
+  const handler = createAuthorizerHandler({
+    authorizer: new Authorizer(authenticator, adapters.routes),
+    logger,
+  });
+  const warmUp = async (): Promise<void> => {
+    try {
+      await jwks.ensureFresh();
+    } catch (error) {
+      logger.warn('warm-up failed; the first request loads the JWKS', {
+        error: (error as Error)?.name ?? 'Error',
+      });
+    }
+  };
+  return Object.assign(handler, { warmUp });
 }

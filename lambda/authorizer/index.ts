@@ -7,6 +7,12 @@ import { SERVICES } from '../adapters/metrics';
 import { PROTECTED_ROUTES } from '../protected-routes';
 import { authorizerSettingsFromEnv, createAuthorizer } from './create-authorizer';
 
+/**
+ * When this module's code started to run (every bundled dependency evaluated: the end of the import) and when
+ * its init finished (warm-up included), ms since process start: for the cold-start benchmark and diagnostics.
+ */
+export const initTimings = { codeLoadedMs: performance.now(), warmedUpMs: Number.NaN };
+
 // Everything below runs once per cold start: configuration is validated here and fails fast.
 const env = new Env();
 const tableName = env.string('TABLE_NAME');
@@ -22,3 +28,12 @@ export const handler = createAuthorizer(authorizerSettingsFromEnv(env), {
   routes: PROTECTED_ROUTES,
   logger: createLogger(SERVICES.authorizer),
 });
+
+// The first request's work, done during init (top-level await in the ESM bundle: the runtime waits for it
+// before the first invocation, and the init phase runs with the function's full CPU): the JWKS GetItem loads
+// the keys and opens the keep-alive connection the first session read reuses. A failure is logged and the
+// first request retries; it never fails the init.
+// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-ib
+// https://aws.amazon.com/blogs/compute/using-node-js-es-modules-and-top-level-await-in-aws-lambda/
+await handler.warmUp();
+initTimings.warmedUpMs = performance.now();

@@ -6,25 +6,42 @@ import type { MacKey } from './keys';
 /**
  * Refresh tokens are derived, not stored (docs/design.md "Refresh tokens"):
  *
- *     refresh_token = base64url( version | kid | sid | generation | HMAC(K[kid], domain | version | kid | sid | generation | salt) )
+ *     refresh_token = base64url( version | kid | sid | generation | salt | HMAC(K[kid], domain | version | kid | sid | generation | salt) )
  *
  * with fixed field sizes, so that every token is exactly {@link REFRESH_TOKEN_LENGTH} characters:
- * version 1 byte (0x01), MAC key id 8 bytes, sid 16 bytes, generation uint32 big-endian, HMAC-SHA256 32 bytes.
- * The session item stores only `generation` and the random per-session `salt`: a dump of the table mints
- * nothing, and the successor of a token is a pure function of `(K, sid, generation + 1, salt)`.
+ * version 1 byte (0x02), MAC key id 8 bytes, sid 16 bytes, generation uint32 big-endian, the session's salt
+ * 16 bytes, HMAC-SHA256 32 bytes. The token carries the salt, so its MAC is checked before any I/O; the
+ * session item stores the same salt, and the rotation's conditional write requires it to match. The MAC keys
+ * live in Secrets Manager: a dump of the table mints nothing, and the successor of a token is a pure function
+ * of `(K, sid, generation + 1, salt)`.
+ *
+ * Version 1 (no salt in the token: its MAC needs the item's salt, so it is verified after a read) is still
+ * accepted for one release ({@link LEGACY_REFRESH_TOKEN_VERSION}); its successors are version 2.
  */
-export const REFRESH_TOKEN_VERSION = 1;
+export const REFRESH_TOKEN_VERSION = 2;
+
+/** The previous format, accepted until every session has rotated once (one release). */
+export const LEGACY_REFRESH_TOKEN_VERSION = 1;
 
 const KID_BYTES = 8;
 const SID_BYTES = 16;
+const SALT_BYTES = 16;
 const MAC_BYTES = 32;
-const BODY_BYTES = 1 + KID_BYTES + SID_BYTES + 4;
+/** version | kid | sid | generation: what both versions start with. */
+const HEAD_BYTES = 1 + KID_BYTES + SID_BYTES + 4;
+const BODY_BYTES = HEAD_BYTES + SALT_BYTES;
 const TOKEN_BYTES = BODY_BYTES + MAC_BYTES;
+const LEGACY_TOKEN_BYTES = HEAD_BYTES + MAC_BYTES;
 
-/** Length of every refresh token, characters (unpadded base64url of 61 bytes). */
+/** Length of every refresh token, characters (unpadded base64url of 77 bytes). */
 export const REFRESH_TOKEN_LENGTH = Math.ceil((TOKEN_BYTES * 4) / 3);
+/** Length of a version 1 token, characters (unpadded base64url of 61 bytes). */
+export const LEGACY_REFRESH_TOKEN_LENGTH = Math.ceil((LEGACY_TOKEN_BYTES * 4) / 3);
 
-/** Separates this MAC from any other use of the same key. */
+/**
+ * Separates this MAC from any other use of the same key. Both versions share it: the version byte is the
+ * first byte the MAC covers after it, so a version 1 input never equals a version 2 input.
+ */
 const DOMAIN = Buffer.from('hybrid-auth/refresh-token/v1\0', 'ascii');
 
 /** Highest generation a token can carry. */
@@ -32,14 +49,17 @@ export const MAX_GENERATION = 0xffffffff;
 
 /** The fields of a parsed refresh token. Nothing here is trusted until {@link verifyRefreshMac}. */
 export interface RefreshTokenParts {
+  /** {@link REFRESH_TOKEN_VERSION} or {@link LEGACY_REFRESH_TOKEN_VERSION}. */
   readonly version: number;
   /** MAC key id, base64url of 8 bytes. */
   readonly macKid: string;
   /** Session id, base64url of 16 bytes. */
   readonly sid: string;
   readonly generation: number;
+  /** The session's salt, base64url of 16 bytes; absent from a version 1 token (it is in the item only). */
+  readonly salt?: string;
   readonly mac: Buffer;
-  /** The bytes the MAC covers, before the salt. */
+  /** The bytes the MAC covers (for version 1, before the item's salt). */
   readonly body: Buffer;
 }
 
@@ -56,43 +76,77 @@ export function isSessionId(sid: unknown): sid is string {
  * @throws {GrantError} `refresh_token_malformed` for anything else.
  */
 export function parseRefreshToken(token: unknown): RefreshTokenParts {
+  const length = typeof token === 'string' ? token.length : 0;
   const bytes =
-    typeof token === 'string' && token.length === REFRESH_TOKEN_LENGTH ? decodeBase64Url(token) : undefined;
-  if (bytes === undefined || bytes.length !== TOKEN_BYTES || bytes[0] !== REFRESH_TOKEN_VERSION) {
+    typeof token === 'string' && (length === REFRESH_TOKEN_LENGTH || length === LEGACY_REFRESH_TOKEN_LENGTH)
+      ? decodeBase64Url(token)
+      : undefined;
+  const version =
+    bytes?.length === TOKEN_BYTES
+      ? REFRESH_TOKEN_VERSION
+      : bytes?.length === LEGACY_TOKEN_BYTES
+        ? LEGACY_REFRESH_TOKEN_VERSION
+        : undefined;
+  if (bytes === undefined || version === undefined || bytes[0] !== version) {
     throw new GrantError('refresh_token_malformed', 'refresh token is malformed');
   }
+  const macAt = version === REFRESH_TOKEN_VERSION ? BODY_BYTES : HEAD_BYTES;
   return {
-    version: REFRESH_TOKEN_VERSION,
+    version,
     macKid: bytes.subarray(1, 1 + KID_BYTES).toString('base64url'),
     sid: bytes.subarray(1 + KID_BYTES, 1 + KID_BYTES + SID_BYTES).toString('base64url'),
     generation: bytes.readUInt32BE(1 + KID_BYTES + SID_BYTES),
-    mac: bytes.subarray(BODY_BYTES),
-    body: bytes.subarray(0, BODY_BYTES),
+    ...(version === REFRESH_TOKEN_VERSION
+      ? { salt: bytes.subarray(HEAD_BYTES, BODY_BYTES).toString('base64url') }
+      : {}),
+    mac: bytes.subarray(macAt),
+    body: bytes.subarray(0, macAt),
   };
 }
 
-/** Derives the refresh token of generation `generation` of session `sid` under `macKey`. */
+/** Derives the (version 2) refresh token of generation `generation` of session `sid` under `macKey`. */
 export function deriveRefreshToken(macKey: MacKey, sid: string, generation: number, salt: string): string {
-  const body = encodeBody(macKey.kid, sid, generation);
-  return Buffer.concat([body, computeMac(macKey, body, salt)]).toString('base64url');
+  const saltBytes = decodeBase64Url(salt);
+  if (saltBytes?.length !== SALT_BYTES) throw new TypeError('salt must be 16 bytes, base64url');
+  const body = Buffer.concat([encodeHead(REFRESH_TOKEN_VERSION, macKey.kid, sid, generation), saltBytes]);
+  return Buffer.concat([body, computeMac(macKey, body)]).toString('base64url');
 }
 
 /**
- * Checks the MAC of parsed token parts in constant time against the key the token names.
+ * Checks the MAC of parsed token parts in constant time against the key the token names. A version 2 token
+ * carries its salt and verifies without the session item; when `salt` (the item's) is given, the token's salt
+ * must also equal it. A version 1 token needs the item's `salt`.
  *
- * @returns `false` when the key is unknown or the MAC differs.
+ * @returns `false` when the key is unknown, the MAC differs, or the salt is missing or another one.
  */
 export function verifyRefreshMac(
   parts: RefreshTokenParts,
   macKeys: readonly MacKey[],
-  salt: string,
+  salt?: string,
 ): boolean {
   const key = macKeys.find((candidate) => candidate.kid === parts.macKid);
   if (key === undefined) return false;
-  return timingSafeEqual(computeMac(key, parts.body, salt), parts.mac);
+  if (parts.version === LEGACY_REFRESH_TOKEN_VERSION) {
+    if (salt === undefined) return false;
+    // Byte for byte what version 1 computed: HMAC(K, domain | body | salt).
+    return timingSafeEqual(
+      computeMac(key, Buffer.concat([parts.body, Buffer.from(salt, 'base64url')])),
+      parts.mac,
+    );
+  }
+  const macOk = timingSafeEqual(computeMac(key, parts.body), parts.mac);
+  return macOk && (salt === undefined || saltsEqual(parts.salt, salt));
 }
 
-function encodeBody(macKid: string, sid: string, generation: number): Buffer {
+/** Constant-time equality of two base64url salts. */
+export function saltsEqual(a: string | undefined, b: string | undefined): boolean {
+  const left = a === undefined ? undefined : decodeBase64Url(a);
+  const right = b === undefined ? undefined : decodeBase64Url(b);
+  if (left === undefined || right === undefined || left.length !== right.length) return false;
+  return timingSafeEqual(left, right);
+}
+
+function encodeHead(version: number, macKid: string, sid: string, generation: number): Buffer {
   const kid = decodeBase64Url(macKid);
   const sidBytes = decodeBase64Url(sid);
   if (kid?.length !== KID_BYTES) throw new TypeError('MAC key id must be 8 bytes, base64url');
@@ -100,18 +154,14 @@ function encodeBody(macKid: string, sid: string, generation: number): Buffer {
   if (!Number.isInteger(generation) || generation < 0 || generation > MAX_GENERATION) {
     throw new RangeError(`generation out of range: ${generation}`);
   }
-  const body = Buffer.alloc(BODY_BYTES);
-  body[0] = REFRESH_TOKEN_VERSION;
-  kid.copy(body, 1);
-  sidBytes.copy(body, 1 + KID_BYTES);
-  body.writeUInt32BE(generation, 1 + KID_BYTES + SID_BYTES);
-  return body;
+  const head = Buffer.alloc(HEAD_BYTES);
+  head[0] = version;
+  kid.copy(head, 1);
+  sidBytes.copy(head, 1 + KID_BYTES);
+  head.writeUInt32BE(generation, 1 + KID_BYTES + SID_BYTES);
+  return head;
 }
 
-function computeMac(key: MacKey, body: Buffer, salt: string): Buffer {
-  return createHmac('sha256', Buffer.from(key.secret, 'base64url'))
-    .update(DOMAIN)
-    .update(body)
-    .update(Buffer.from(salt, 'base64url'))
-    .digest();
+function computeMac(key: MacKey, input: Buffer): Buffer {
+  return createHmac('sha256', Buffer.from(key.secret, 'base64url')).update(DOMAIN).update(input).digest();
 }

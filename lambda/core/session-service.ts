@@ -6,12 +6,20 @@ import { GrantError } from './errors';
 import { currentMacKey, currentSigningKey, type KeySet, type MacKey } from './keys';
 import {
   deriveRefreshToken,
+  LEGACY_REFRESH_TOKEN_VERSION,
   MAX_GENERATION,
   parseRefreshToken,
   type RefreshTokenParts,
+  saltsEqual,
   verifyRefreshMac,
 } from './refresh-token';
-import { type RevokeReason, type SessionRecord, type SessionStore, sessionStatus } from './session';
+import {
+  type RefreshRotationOutcome,
+  type RevokeReason,
+  type SessionRecord,
+  type SessionStore,
+  sessionStatus,
+} from './session';
 
 /** Lifetimes of sessions and refresh tokens. */
 export interface SessionPolicy {
@@ -70,9 +78,25 @@ export interface LoginRequest {
   readonly ip?: string;
 }
 
-/** How many times a refresh re-reads the session after losing a race before giving up. */
+/** How many times a refresh writes again after its condition failed on an item that allows it. */
 const MAX_REFRESH_ATTEMPTS = 4;
 const MAX_USER_AGENT_LENGTH = 256;
+/** How many sessions' immutable fields one instance remembers for signing during the refresh write. */
+const MAX_REMEMBERED_SESSIONS = 10_000;
+
+/** The fields of a session fixed at login (never written again): all an access token is minted from. */
+interface SessionSubject {
+  readonly sub: string;
+  readonly clientId: string;
+  readonly scope: string;
+  readonly absoluteExpiresAt: number;
+}
+
+/** An access token signed while the refresh write was in flight, and the fields it was signed from. */
+interface SpeculativeAccess {
+  readonly subject: SessionSubject;
+  readonly access: Promise<MintedAccessToken>;
+}
 
 /** The error that tells a caller the session is gone, per status. */
 const STATUS_ERRORS = {
@@ -94,6 +118,8 @@ export class SessionService {
   private readonly idleMs: number;
   private readonly absoluteMs: number;
   private readonly graceMs: number;
+  /** sid to the session's immutable fields, as last confirmed by the table (bounded, oldest dropped first). */
+  private readonly subjects = new Map<string, SessionSubject>();
 
   public constructor(private readonly deps: SessionServiceDeps) {
     const idle = deps.policy?.idleTimeoutSeconds ?? SETTINGS.sessionIdleTimeoutSeconds.default;
@@ -148,43 +174,66 @@ export class SessionService {
    * Exchanges a refresh token for new tokens (docs/design.md branches: rotate, grace replay, reuse, generation
    * ahead, bad MAC, strict when the grace window is 0).
    *
+   * The happy path is one request: the token is authenticated before any I/O (its MAC covers the salt it
+   * carries), then one conditional write whose condition is the rotate branch; when the condition fails the
+   * write returns the item, and the grace, reuse and replication-lag branches decide from it. A version 1
+   * token (no salt in it) is verified after a consistent read, then takes the same write.
+   *
    * @throws {GrantError} `refresh_token_malformed`, `unknown_mac_key`, `bad_mac`, `session_not_found`,
    * `client_mismatch`, `session_revoked`, `session_expired`, `session_idle` or `refresh_token_reused`.
    */
   public async refresh(refreshToken: unknown, clientId: string): Promise<TokenSet> {
     const parts = parseRefreshToken(refreshToken);
     const keys = await this.deps.keys();
+    const macKey = this.macKeyOf(parts, keys);
+    const salt = await this.authenticatedSalt(parts, keys);
+    const speculative = this.signDuringWrite(parts.sid, clientId, keys);
+    const presented = parts.generation;
+    const generation = presented + 1;
+    // Known once a write has returned the item: the cap of the idle expiry (the write refuses to pass it).
+    let absoluteExpiresAt = Number.POSITIVE_INFINITY;
     for (let attempt = 0; attempt < MAX_REFRESH_ATTEMPTS; attempt++) {
-      const { session, macKey } = await this.verifiedSession(parts, keys);
+      const now = this.clock();
+      let outcome: RefreshRotationOutcome | undefined;
+      if (generation <= MAX_GENERATION) {
+        outcome = await this.store.rotateForRefresh(parts.sid, {
+          presentedGeneration: presented,
+          generation,
+          salt,
+          clientId,
+          at: now,
+          idleExpiresAt: Math.min(now + this.idleMs, absoluteExpiresAt),
+        });
+        // Current, or ahead (this region has not seen a rotation another region made; the MAC proves the
+        // token was issued, so the presented generation is the current one): rotated.
+        if (outcome.applied) return this.issue(outcome.session, generation, keys, macKey, speculative);
+      } else {
+        outcome = { applied: false, session: await this.store.get(parts.sid, { consistent: true }) };
+      }
+      const session = outcome.session;
+      // A token that does not match its session revokes nothing: a forger who knows a sid must not log anyone out.
+      if (session === undefined) throw new GrantError('session_not_found', 'no such session');
+      if (!saltsEqual(session.salt, salt))
+        throw new GrantError('bad_mac', 'the refresh token does not verify');
       if (session.clientId !== clientId) {
         throw new GrantError('client_mismatch', 'the refresh token was issued to another client');
       }
-      const now = this.clock();
       const status = sessionStatus(session, now);
       if (status !== 'active') throw STATUS_ERRORS[status]();
 
-      const presented = parts.generation;
       const stored = session.generation;
       if (presented >= stored) {
-        // Current, or ahead: this region has not seen a rotation another region made (the MAC proves the
-        // token was issued), so the presented generation is the current one.
-        const generation = presented + 1;
-        if (generation > MAX_GENERATION)
+        if (generation > MAX_GENERATION) {
           throw new GrantError('session_expired', 'the session has run out of rotations');
-        const rotation = {
-          expectedGeneration: stored,
-          generation,
-          rotatedAt: now,
-          idleExpiresAt: Math.min(now + this.idleMs, session.absoluteExpiresAt),
-        };
-        if (await this.store.rotate(session.sid, rotation)) {
-          return this.issue({ ...session, ...rotation, lastUsedAt: now }, generation, keys, macKey);
         }
-        continue; // another refresh or a revocation won the race: read again and decide again
+        // Everything held but the idle cap (the session's last idle period), or the item changed between the
+        // condition and now: write again, capped at the absolute expiry the item returned.
+        absoluteExpiresAt = session.absoluteExpiresAt;
+        continue;
       }
       if (presented === stored - 1 && now - session.rotatedAt < this.graceMs) {
         // A concurrent or retried refresh: hand out the same successor, no fork, no false theft alarm.
-        return this.issue(session, stored, keys, macKey);
+        return this.issue(session, stored, keys, macKey, speculative);
       }
       await this.store.revoke(session.sid, 'refresh_token_reuse', now);
       this.deps.onSecurityEvent?.({
@@ -221,6 +270,10 @@ export class SessionService {
       return undefined;
     }
     const keys = await this.deps.keys();
+    // A version 2 token is authenticated before the read; a forged one costs no I/O.
+    if (parts.version !== LEGACY_REFRESH_TOKEN_VERSION && !verifyRefreshMac(parts, keys.macKeys)) {
+      return undefined;
+    }
     const session = await this.store.get(parts.sid, { consistent: true });
     if (session === undefined || !verifyRefreshMac(parts, keys.macKeys, session.salt)) return undefined;
     if (session.clientId !== clientId) return undefined;
@@ -251,25 +304,68 @@ export class SessionService {
   }
 
   /**
-   * Loads the session a token names and checks its MAC. The successor is derived under the same MAC key as
-   * the presented token, so it is a pure function of `(K, sid, generation, salt)`: concurrent refreshes and
-   * regions agree on it. MAC keys are therefore kept for the longest absolute session lifetime.
+   * The MAC key the token names. The successor is derived under the same key as the presented token, so it is
+   * a pure function of `(K, sid, generation, salt)`: concurrent refreshes and regions agree on it. MAC keys are
+   * therefore kept for the longest absolute session lifetime.
    */
-  private async verifiedSession(
-    parts: RefreshTokenParts,
-    keys: KeySet,
-  ): Promise<{ session: SessionRecord; macKey: MacKey }> {
+  private macKeyOf(parts: RefreshTokenParts, keys: KeySet): MacKey {
     const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
     if (macKey === undefined) {
       throw new GrantError('unknown_mac_key', 'the refresh token was signed by an unknown or retired key');
     }
-    const session = await this.store.get(parts.sid, { consistent: true });
-    // A MAC that does not verify revokes nothing: a forger who knows a sid must not log anyone out.
-    if (session === undefined) throw new GrantError('session_not_found', 'no such session');
-    if (!verifyRefreshMac(parts, keys.macKeys, session.salt)) {
+    return macKey;
+  }
+
+  /**
+   * Authenticates the token and returns the session salt it is bound to. Version 2: the MAC covers the salt
+   * the token carries, checked before any I/O (the write then requires the item to hold that salt). Version 1:
+   * the salt is only in the item, so it is read (consistently) first.
+   */
+  private async authenticatedSalt(parts: RefreshTokenParts, keys: KeySet): Promise<string> {
+    if (parts.version === LEGACY_REFRESH_TOKEN_VERSION) {
+      const session = await this.store.get(parts.sid, { consistent: true });
+      if (session === undefined) throw new GrantError('session_not_found', 'no such session');
+      if (!verifyRefreshMac(parts, keys.macKeys, session.salt)) {
+        throw new GrantError('bad_mac', 'the refresh token does not verify');
+      }
+      return session.salt;
+    }
+    if (parts.salt === undefined || !verifyRefreshMac(parts, keys.macKeys)) {
       throw new GrantError('bad_mac', 'the refresh token does not verify');
     }
-    return { session, macKey };
+    return parts.salt;
+  }
+
+  /**
+   * Starts signing the access token before the refresh write returns, from the session's immutable fields
+   * (`sub`, `clientId`, `scope`, `absoluteExpiresAt`) as this instance last saw them in the table. Called only
+   * after the refresh token's MAC verified. The token is handed out only when the write's returned item
+   * confirms every field (see {@link issue}); otherwise it is dropped, never sent.
+   */
+  private signDuringWrite(sid: string, clientId: string, keys: KeySet): SpeculativeAccess | undefined {
+    const subject = this.subjects.get(sid);
+    if (subject === undefined || subject.clientId !== clientId) return undefined;
+    const access = this.minter.mint(
+      currentSigningKey(keys),
+      { sub: subject.sub, sid, clientId: subject.clientId, scope: subject.scope },
+      subject.absoluteExpiresAt,
+    );
+    access.catch(() => undefined); // a dropped speculation must not surface as an unhandled rejection
+    return { subject, access };
+  }
+
+  private remember(session: SessionRecord): void {
+    this.subjects.delete(session.sid);
+    this.subjects.set(session.sid, {
+      sub: session.sub,
+      clientId: session.clientId,
+      scope: session.scope,
+      absoluteExpiresAt: session.absoluteExpiresAt,
+    });
+    if (this.subjects.size > MAX_REMEMBERED_SESSIONS) {
+      const oldest = this.subjects.keys().next().value;
+      if (oldest !== undefined) this.subjects.delete(oldest);
+    }
   }
 
   private async issue(
@@ -277,12 +373,22 @@ export class SessionService {
     generation: number,
     keys: KeySet,
     macKey: MacKey,
+    speculative?: SpeculativeAccess,
   ): Promise<TokenSet> {
-    const access: MintedAccessToken = await this.minter.mint(
-      currentSigningKey(keys),
-      { sub: session.sub, sid: session.sid, clientId: session.clientId, scope: session.scope },
-      session.absoluteExpiresAt,
-    );
+    const confirmed =
+      speculative !== undefined &&
+      speculative.subject.sub === session.sub &&
+      speculative.subject.clientId === session.clientId &&
+      speculative.subject.scope === session.scope &&
+      speculative.subject.absoluteExpiresAt === session.absoluteExpiresAt;
+    const access: MintedAccessToken = confirmed
+      ? await speculative.access
+      : await this.minter.mint(
+          currentSigningKey(keys),
+          { sub: session.sub, sid: session.sid, clientId: session.clientId, scope: session.scope },
+          session.absoluteExpiresAt,
+        );
+    this.remember(session);
     return {
       accessToken: access.token,
       expiresIn: access.claims.exp - access.claims.iat,

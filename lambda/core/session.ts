@@ -54,6 +54,31 @@ export interface Rotation {
 }
 
 /**
+ * One refresh as one conditional write (docs/design.md "Refresh tokens": the rotate branch as the write's
+ * condition). The write applies when the item exists, holds `salt` and `clientId`, is not revoked, is neither
+ * expired nor idle at `at`, holds a generation not ahead of `presentedGeneration`, and `idleExpiresAt` does
+ * not pass its absolute expiry.
+ */
+export interface RefreshRotation {
+  /** The generation of the presented (already authenticated) token. */
+  readonly presentedGeneration: number;
+  /** The generation written: `presentedGeneration + 1`. */
+  readonly generation: number;
+  /** The salt the token carries. */
+  readonly salt: string;
+  readonly clientId: string;
+  /** Now, epoch ms: the time of the checks and the new `rotatedAt` and `lastUsedAt`. */
+  readonly at: number;
+  readonly idleExpiresAt: number;
+}
+
+/** What a {@link RefreshRotation} did, with the item it decided on (no second read needed). */
+export type RefreshRotationOutcome =
+  | { readonly applied: true; readonly session: SessionRecord }
+  /** The condition failed: `session` is the item as it was (undefined when there is none). */
+  | { readonly applied: false; readonly session: SessionRecord | undefined };
+
+/**
  * The port the session service needs from storage. The DynamoDB adapter implements it; every write that
  * races is conditional and reports whether it applied.
  */
@@ -67,6 +92,11 @@ export interface SessionStore {
    * @returns false when the condition failed (another rotation or a revocation won the race).
    */
   rotate(sid: string, rotation: Rotation): Promise<boolean>;
+  /**
+   * The refresh write: advances the generation when every condition of `rotation` holds, in one request.
+   * @returns the item after the write, or the item as it was when the condition failed.
+   */
+  rotateForRefresh(sid: string, rotation: RefreshRotation): Promise<RefreshRotationOutcome>;
   /**
    * Revokes a session unless already revoked; when `sub` is given, only if the session belongs to it.
    * @returns false when nothing was revoked.

@@ -1,32 +1,52 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createHmac } from 'node:crypto';
+import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { GrantError } from '../../lambda/core/errors';
 import { importJwks } from '../../lambda/core/jws';
 import { type KeySet, toPublicJwks } from '../../lambda/core/keys';
-import { parseRefreshToken } from '../../lambda/core/refresh-token';
+import { deriveRefreshToken, parseRefreshToken } from '../../lambda/core/refresh-token';
+import type { SessionStore } from '../../lambda/core/session';
 import { type SecurityEvent, type SessionPolicy, SessionService } from '../../lambda/core/session-service';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, ISSUER, testKeySet } from '../support/fixtures';
 
 let client: DynamoDBClient;
+let tableName: string;
 let store: DynamoDbSessionStore;
 let keys: KeySet;
 
 beforeAll(async () => {
   const table = await freshTable();
   client = table.client;
+  tableName = table.tableName;
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
   keys = await testKeySet();
 });
 
 afterAll(() => client.destroy());
 
-function setup(policy: SessionPolicy = {}) {
+/** The session store, counting the requests each method makes (the I/O of a refresh). */
+function countingStore() {
+  const calls: string[] = [];
+  const counted = new Proxy(store, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(name));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as SessionStore;
+  return { calls, counted };
+}
+
+function setup(policy: SessionPolicy = {}, sessionStore: SessionStore = store) {
   const clock = new FrozenClock();
   const events: SecurityEvent[] = [];
   const service = new SessionService({
-    store,
+    store: sessionStore,
     keys: async () => keys,
     profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
     policy: {
@@ -49,6 +69,21 @@ function setup(policy: SessionPolicy = {}) {
 }
 
 const LOGIN = { sub: 'user-1', clientId: 'native', scope: 'profile' };
+
+/** A version 1 refresh token, built independently of lambda/core/refresh-token.ts (its documented format). */
+function legacyToken(secret: string, macKid: string, sid: string, generation: number, salt: string): string {
+  const body = Buffer.alloc(29);
+  body[0] = 1;
+  Buffer.from(macKid, 'base64url').copy(body, 1);
+  Buffer.from(sid, 'base64url').copy(body, 9);
+  body.writeUInt32BE(generation, 25);
+  const mac = createHmac('sha256', Buffer.from(secret, 'base64url'))
+    .update('hybrid-auth/refresh-token/v1\0')
+    .update(body)
+    .update(Buffer.from(salt, 'base64url'))
+    .digest();
+  return Buffer.concat([body, mac]).toString('base64url');
+}
 
 async function grantCode(promise: Promise<unknown>): Promise<string> {
   try {
@@ -215,6 +250,98 @@ describe('refresh', () => {
     await expect(service.refresh(login.refreshToken, 'native')).resolves.toMatchObject({ sid: login.sid });
   });
 
+  test('the happy path is one request: one conditional write, no read', async () => {
+    const { calls, counted } = countingStore();
+    const { service, clock } = setup({}, counted);
+    const login = await service.login(LOGIN);
+    calls.length = 0;
+    clock.advance(60);
+    const next = await service.refresh(login.refreshToken, 'native');
+    expect(parseRefreshToken(next.refreshToken).generation).toBe(1);
+    expect(calls).toEqual(['rotateForRefresh']);
+    // A grace replay decides from the item the failed write returned: still one request.
+    calls.length = 0;
+    expect((await service.refresh(login.refreshToken, 'native')).refreshToken).toBe(next.refreshToken);
+    expect(calls).toEqual(['rotateForRefresh']);
+  });
+
+  test('a forged or wrong-key token makes no request at all', async () => {
+    const { calls, counted } = countingStore();
+    const { service } = setup({}, counted);
+    const login = await service.login(LOGIN);
+    calls.length = 0;
+    const bytes = Buffer.from(login.refreshToken, 'base64url');
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0x01;
+    expect(await grantCode(service.refresh(bytes.toString('base64url'), 'native'))).toBe('bad_mac');
+    const parts = parseRefreshToken(login.refreshToken);
+    const wrongKey = { kid: parts.macKid, secret: Buffer.alloc(32, 7).toString('base64url'), createdAt: 0 };
+    const forged = deriveRefreshToken(wrongKey, login.sid, 5, parts.salt ?? '');
+    expect(await grantCode(service.refresh(forged, 'native'))).toBe('bad_mac');
+    expect(await service.revokeByRefreshToken(forged, 'native', 'token_revocation')).toBeUndefined();
+    expect(calls).toEqual([]);
+  });
+
+  test('a token under the real MAC key but another salt (a leaked key without the table) changes nothing', async () => {
+    const { service, events } = setup();
+    const login = await service.login(LOGIN);
+    const before = await store.get(login.sid, { consistent: true });
+    const parts = parseRefreshToken(login.refreshToken);
+    const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+    if (macKey === undefined) throw new Error('no MAC key');
+    const guessed = deriveRefreshToken(macKey, login.sid, 3, Buffer.alloc(16, 1).toString('base64url'));
+    expect(await grantCode(service.refresh(guessed, 'native'))).toBe('bad_mac');
+    expect(await service.revokeByRefreshToken(guessed, 'native', 'token_revocation')).toBeUndefined();
+    expect(await store.get(login.sid, { consistent: true })).toEqual(before);
+    expect(events).toEqual([]);
+  });
+
+  test('a version 1 token (salt only in the item) is still accepted for one release; its successor is version 2', async () => {
+    const { service, events } = setup();
+    const login = await service.login(LOGIN);
+    const parts = parseRefreshToken(login.refreshToken);
+    const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+    if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
+    const legacy = legacyToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
+    const results = await Promise.all(Array.from({ length: 5 }, () => service.refresh(legacy, 'native')));
+    expect(new Set(results.map((result) => result.refreshToken)).size).toBe(1);
+    const successor = parseRefreshToken(results[0]?.refreshToken);
+    expect(successor).toMatchObject({ version: 2, generation: 1, salt: parts.salt });
+    // The version 2 token of the same generation names the same successor.
+    expect((await service.refresh(login.refreshToken, 'native')).refreshToken).toBe(results[0]?.refreshToken);
+    // A version 1 token under another salt does not verify and revokes nothing.
+    const wrong = legacyToken(
+      macKey.secret,
+      parts.macKid,
+      login.sid,
+      0,
+      Buffer.alloc(16, 1).toString('base64url'),
+    );
+    expect(await grantCode(service.refresh(wrong, 'native'))).toBe('bad_mac');
+    expect(events).toEqual([]);
+  });
+
+  test('the access token signed during the write is handed out only when the returned item confirms it', async () => {
+    const { service, verifier, clock } = setup();
+    const login = await service.login(LOGIN);
+    const first = await service.refresh(login.refreshToken, 'native');
+    expect(verifier.verify(first.accessToken).claims).toMatchObject({ sub: LOGIN.sub, scope: 'profile' });
+    // The item changes behind this instance's back (fields a session never rewrites): the next refresh
+    // must mint from the item the write returned, not from what the instance remembered.
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: `SESSION#${login.sid}` } },
+        UpdateExpression: 'SET #scope = :scope',
+        ExpressionAttributeNames: { '#scope': 'scope' },
+        ExpressionAttributeValues: { ':scope': { S: 'profile admin' } },
+      }),
+    );
+    clock.advance(1);
+    const second = await service.refresh(first.refreshToken, 'native');
+    expect(verifier.verify(second.accessToken).claims.scope).toBe('profile admin');
+    expect(second.scope).toBe('profile admin');
+  });
+
   test('refuses malformed refresh tokens before any read', async () => {
     const { service } = setup();
     for (const bad of ['', 'x', 'a'.repeat(5000), '€'.repeat(82), undefined, 42, `${'A'.repeat(81)}=`]) {
@@ -233,9 +360,12 @@ describe('refresh', () => {
   test('refuses a refresh token of an unknown session', async () => {
     const { service } = setup();
     const login = await service.login(LOGIN);
-    const bytes = Buffer.from(login.refreshToken, 'base64url');
-    bytes[10] = (bytes[10] ?? 0) ^ 0xff;
-    expect(await grantCode(service.refresh(bytes.toString('base64url'), 'native'))).toBe('session_not_found');
+    // A validly MAC'd token (the MAC is checked before any I/O) of a sid that has no item.
+    const parts = parseRefreshToken(login.refreshToken);
+    const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+    if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
+    const unknown = deriveRefreshToken(macKey, Buffer.alloc(16, 0xee).toString('base64url'), 0, parts.salt);
+    expect(await grantCode(service.refresh(unknown, 'native'))).toBe('session_not_found');
   });
 
   test('refuses a refresh token presented by another client, without revoking', async () => {

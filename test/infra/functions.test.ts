@@ -1,6 +1,10 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PlatformFunction } from '../../lib/platform-function';
 import { SigningKeys } from '../../lib/signing-keys';
 import { TokenAuthorizer, TokenIssuer } from '../../lib/token-functions';
 
@@ -62,17 +66,43 @@ describe('the project function defaults', () => {
     }
   });
 
-  test('every function runs Node.js 22 on ARM64 with source maps enabled', () => {
+  test('every function runs Node.js 22 on ARM64; all but the authorizer with source maps enabled', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
     expect(Object.keys(functions)).toHaveLength(3);
-    for (const fn of Object.values(functions)) {
-      expect(fn).toMatchObject({
-        Properties: {
-          Runtime: 'nodejs22.x',
-          Architectures: ['arm64'],
-          Environment: { Variables: expect.objectContaining({ NODE_OPTIONS: '--enable-source-maps' }) },
-        },
-      });
+    for (const [id, fn] of Object.entries(functions)) {
+      expect(fn).toMatchObject({ Properties: { Runtime: 'nodejs22.x', Architectures: ['arm64'] } });
+      const variables = (fn as { Properties: { Environment: { Variables: Record<string, unknown> } } })
+        .Properties.Environment.Variables;
+      if (id.startsWith('AuthorizerFunction')) expect(variables.NODE_OPTIONS).toBeUndefined();
+      else expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+  });
+
+  test('sourceMaps: false ships no .map and no --enable-source-maps; the default ships both', () => {
+    // GIVEN one function with the default and one without source maps
+    const outdir = mkdtempSync(join(tmpdir(), 'functions-test-'));
+    try {
+      const app = new App({ outdir });
+      const stack = new Stack(app, 'Maps', { env: { account: '111111111111', region: 'us-east-1' } });
+      new PlatformFunction(stack, 'WithMaps', { entry: 'rotation/index.ts' });
+      new PlatformFunction(stack, 'NoMaps', { entry: 'authorizer/index.ts', sourceMaps: false });
+      // WHEN synthesized
+      const assembly = app.synth();
+      const template = Template.fromJSON(assembly.getStackByName('Maps').template);
+      // THEN the environment and the bundles differ only as asked
+      const functions = template.findResources('AWS::Lambda::Function');
+      const nodeOptions = (prefix: string) =>
+        Object.entries(functions).find(([id]) => id.startsWith(prefix))?.[1]?.Properties?.Environment
+          ?.Variables?.NODE_OPTIONS;
+      expect(nodeOptions('WithMaps')).toBe('--enable-source-maps');
+      expect(nodeOptions('NoMaps')).toBeUndefined();
+      const bundles = readdirSync(outdir)
+        .filter((name) => name.startsWith('asset.'))
+        .map((name) => readdirSync(join(outdir, name)).sort());
+      expect(bundles).toHaveLength(2);
+      expect(bundles).toEqual(expect.arrayContaining([['index.mjs'], ['index.mjs', 'index.mjs.map']]));
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
     }
   });
 
