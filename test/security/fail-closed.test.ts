@@ -283,13 +283,13 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
     expect(securityEvents).toEqual([]);
   });
 
-  test('refresh with the session read throttled: 503 and nothing written', async () => {
+  test('refresh reads nothing: with every session read throttled it still rotates in its one write', async () => {
     const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
     const tokens = await login(handler);
-    const before = await sessionItems();
     armed.add('GetItemCommand');
-    expect503(await refresh(handler, tokens.refreshToken));
-    expect(await sessionItems()).toEqual(before);
+    const response = await refresh(handler, tokens.refreshToken);
+    armed.clear();
+    expect(response.statusCode).toBe(200);
   });
 
   test('logout with the revocation write throttled: 503, the session still live, a retry logs out', async () => {
