@@ -67,6 +67,8 @@ export interface TokenSet {
   /** The signing key's id, for logs. */
   readonly kid: string;
   readonly jti: string;
+  /** Epoch ms at which the session ends, however often it is refreshed (a refresh cookie lives no longer). */
+  readonly sessionExpiresAt: number;
 }
 
 /** Who logs in, from where. */
@@ -397,6 +399,7 @@ export class SessionService {
       sid: session.sid,
       kid: access.kid,
       jti: access.claims.jti,
+      sessionExpiresAt: session.absoluteExpiresAt,
     };
   }
 }

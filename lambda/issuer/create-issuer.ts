@@ -141,6 +141,7 @@ export function createIssuer(
     clients: new ClientRegistry(settings.clients),
     issuer: settings.issuer,
     refreshCookieMaxAgeSeconds: settings.sessionAbsoluteLifetimeSeconds,
+    clock,
     logger,
   });
 }

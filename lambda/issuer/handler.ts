@@ -74,8 +74,13 @@ export interface IssuerDeps {
   readonly issuer: string;
   /** The health route's checks (`GET /health`). */
   readonly readiness: IssuerReadiness;
-  /** Lifetime of the refresh cookie, seconds (the absolute session lifetime). */
+  /**
+   * Lifetime of the refresh cookie, seconds (the absolute session lifetime); each cookie is capped at its
+   * session's remaining life.
+   */
   readonly refreshCookieMaxAgeSeconds: number;
+  /** @default the system clock */
+  readonly clock?: () => number;
   readonly logger: Logger;
 }
 
@@ -273,9 +278,14 @@ function tokenResponse(deps: IssuerDeps, registered: ClientConfig, tokens: Token
     scope: tokens.scope,
     ...(registered.refreshTokenDelivery === 'body' ? { refresh_token: tokens.refreshToken } : {}),
   };
+  // The cookie lives as long as the session may: never past its absolute expiry, which refresh never moves.
+  const remainingSeconds = Math.max(
+    0,
+    Math.floor((tokens.sessionExpiresAt - (deps.clock ?? Date.now)()) / 1000),
+  );
   const cookies =
     registered.refreshTokenDelivery === 'cookie'
-      ? [refreshCookie(tokens.refreshToken, deps.refreshCookieMaxAgeSeconds)]
+      ? [refreshCookie(tokens.refreshToken, Math.min(deps.refreshCookieMaxAgeSeconds, remainingSeconds))]
       : [];
   return json(200, body, {}, cookies);
 }

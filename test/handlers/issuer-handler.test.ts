@@ -64,7 +64,11 @@ const SAMPLE_CLIENTS: readonly ClientConfig[] = [
   { clientId: 'native', refreshTokenDelivery: 'body' },
 ];
 
-function issuerWith(dynamo: DynamoDBClient = client, clients: readonly ClientConfig[] = SAMPLE_CLIENTS) {
+function issuerWith(
+  dynamo: DynamoDBClient = client,
+  clients: readonly ClientConfig[] = SAMPLE_CLIENTS,
+  clock?: () => number,
+) {
   const lines: string[] = [];
   const store = new DynamoDbSessionStore({ client: dynamo, tableName });
   const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
@@ -88,6 +92,7 @@ function issuerWith(dynamo: DynamoDBClient = client, clients: readonly ClientCon
     clients: new ClientRegistry(clients),
     issuer: ISSUER,
     refreshCookieMaxAgeSeconds: 3600,
+    ...(clock === undefined ? {} : { clock }),
     logger: createLogger('issuer', (line) => lines.push(line)),
   });
   return { handler, lines };
@@ -170,6 +175,16 @@ describe('issuer handler', () => {
     expect(String(cookie)).toMatch(
       /^refresh_token=[A-Za-z0-9_-]{103}; Path=\/auth; Max-Age=3600; HttpOnly; Secure; SameSite=Strict$/,
     );
+  });
+
+  test("caps the refresh cookie at the session's remaining life", async () => {
+    // The issuer's clock stands 100 s before the end of the session's 7-day absolute lifetime.
+    const { handler } = issuerWith(client, SAMPLE_CLIENTS, () => Date.now() + (604_800 - 100) * 1000);
+    const { response } = await login(handler, 'web');
+    const [cookie] = response.multiValueHeaders?.['Set-Cookie'] ?? [];
+    const maxAge = Number(/Max-Age=(\d+);/.exec(String(cookie))?.[1]);
+    expect(maxAge).toBeGreaterThan(90);
+    expect(maxAge).toBeLessThanOrEqual(100);
   });
 
   test('refreshes from the cookie only with an allowed Origin', async () => {
