@@ -52,6 +52,23 @@ test('discovery: the issuer, token and revocation endpoints', () => {
   });
 });
 
+test('RFC 8414 metadata at /.well-known/oauth-authorization-server passes oauth4webapi, and agrees with OIDC discovery', async () => {
+  const issuer = new URL(platform.url);
+  const metadata = await oauth.processDiscoveryResponse(
+    issuer,
+    await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...loopback() }),
+  );
+  expect(metadata).toMatchObject({
+    issuer: platform.url,
+    token_endpoint: `${platform.url}/auth/token`,
+    revocation_endpoint: `${platform.url}/auth/revoke`,
+    jwks_uri: `${platform.url}/.well-known/jwks.json`,
+    response_types_supported: expect.any(Array),
+  });
+  // The two documents are one description of one server.
+  expect(metadata).toEqual(as);
+});
+
 test('the refresh-token grant rotates the refresh token and returns a working access token', async () => {
   const { refreshToken } = await nativeLogin(platform.url);
 
