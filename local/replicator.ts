@@ -284,6 +284,8 @@ interface RegionState {
   readonly queue: Job[];
   /** The jobs being applied now, by key (one at a time per key, so an item's writes stay in order). */
   readonly inFlight: Map<string, Job>;
+  /** The last job queued for each key, until it is done: a winner is queued once per region. */
+  readonly lastJob: Map<string, Job>;
   /** Writes whose records have not come back yet, by key. */
   readonly expectations: Map<string, Expectation[]>;
   readOutage: Outage | undefined;
@@ -420,6 +422,7 @@ class LocalReplicator implements Replicator {
       caughtUpAt: 0,
       queue: [],
       inFlight: new Map(),
+      lastJob: new Map(),
       expectations: new Map(),
       readOutage: undefined,
       writeOutage: undefined,
@@ -814,17 +817,17 @@ class LocalReplicator implements Replicator {
     for (const region of this.regions) {
       if (item.held.get(region.name)?.fingerprint === item.fingerprint) continue;
       converged = false;
-      const sameWinner = (job: Job | undefined) =>
-        job !== undefined && job.key === item.key && compareVersions(job.version, item.winner) === 0;
-      const queued = sameWinner(region.inFlight.get(item.key)) || region.queue.some(sameWinner);
-      if (queued) continue;
-      this.enqueue(region, {
+      const last = region.lastJob.get(item.key);
+      if (last !== undefined && compareVersions(last.version, item.winner) === 0) continue;
+      const job: Job = {
         key: item.key,
         version: item.winner,
         due: item.receivedAt + this.lagMs,
         retryAt: 0,
         attempts: 0,
-      });
+      };
+      region.lastJob.set(item.key, job);
+      this.enqueue(region, job);
     }
     if (converged) this.unconverged.delete(item.key);
     else this.unconverged.add(item.key);
@@ -868,7 +871,7 @@ class LocalReplicator implements Replicator {
         }
         region.queue.splice(index, 1);
         region.inFlight.set(job.key, job);
-        const running = this.apply(region, job).finally(() => {
+        const running = this.apply(region, job).then(() => {
           region.inFlight.delete(job.key);
           this.writes.delete(running);
           region.wakeWriter.notify();
@@ -879,12 +882,18 @@ class LocalReplicator implements Replicator {
     }
   }
 
-  /** Writes the item's winner to the region, unless a newer winner superseded it or the region holds it. */
+  /**
+   * Writes the item's winner to the region, unless a newer winner superseded it or the region holds it; a
+   * write that fails is put back in the queue. Never rejects.
+   */
   private async apply(region: RegionState, job: Job): Promise<void> {
+    const done = () => {
+      if (region.lastJob.get(job.key) === job) region.lastJob.delete(job.key);
+    };
     const item = this.items.get(job.key);
-    if (item === undefined || compareVersions(item.winner, job.version) !== 0) return;
+    if (item === undefined || compareVersions(item.winner, job.version) !== 0) return done();
     const { winner, image, fingerprint, keys } = item;
-    if (item.held.get(region.name)?.fingerprint === fingerprint) return;
+    if (item.held.get(region.name)?.fingerprint === fingerprint) return done();
     let expectation = job.expectation;
     if (expectation === undefined) {
       expectation = { key: job.key, fingerprint, version: winner, consumed: false };
@@ -936,11 +945,11 @@ class LocalReplicator implements Replicator {
     }
     expectation.endedAt = Date.now();
     this.writeSucceeded(region);
+    done();
     // Unless the stream already told what the region holds (the record came back before the response).
-    if (!expectation.consumed) {
-      item.held.set(region.name, { version: winner, fingerprint });
-      this.reconcile(item);
-    }
+    if (!expectation.consumed) item.held.set(region.name, { version: winner, fingerprint });
+    // Anything the stream told meanwhile (a write of the region's own after this one) is acted on now.
+    this.reconcile(item);
   }
 
   private writeFailed(region: RegionState, error: unknown): void {
