@@ -97,7 +97,9 @@ export interface ClassifiedRecord {
   readonly keys: Item;
   /** The whole item after the change (`put` only). */
   readonly image?: Item;
+  /** The record's place in its shard. */
   readonly sequenceNumber: string;
+  /** When the record was written, rounded down (to the minute by DynamoDB Local, to the second by AWS). */
   readonly approximateCreationDateTime?: Date;
 }
 

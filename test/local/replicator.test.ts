@@ -443,6 +443,20 @@ describe('replication between regions', () => {
     }
   });
 
+  // DynamoDB Local 3.3.1 has a TTL deletion job, but on this machine it deleted no expired item (TTL ENABLED,
+  // `ttl` 60 s in the past) within 18 minutes (nor within 2 minutes with -sharedDb): waiting for it would be a
+  // test that times out, not one that checks replication. The REMOVE path is tested with a client's DeleteItem above, and
+  // the TTL classification (userIdentity Service / dynamodb.amazonaws.com) by the unit tests.
+  test.skip('replicates a TTL deletion (skipped: DynamoDB Local does not sweep expired items within minutes)', async () => {
+    const [a, b] = (await regions(2)) as [Region, Region];
+    const log: string[] = [];
+    const replicator = await replicate([a, b], { log });
+    await put(a, { ...key('expiring'), ttl: { N: `${Math.floor(Date.now() / 1000) - 60}` } });
+    while (!log.some((line) => /TTL deletion replicating/.test(line))) await sleep(1_000);
+    await replicator.settled();
+    expect(await get(b, 'expiring')).toBeUndefined();
+  });
+
   test('writes no echo: an item written once in A is written exactly once in B, and never back to A', async () => {
     const [a, b] = (await regions(2)) as [Region, Region];
     const replicator = await replicate([a, b]);
