@@ -10,6 +10,7 @@ import {
   ListTablesCommand,
   ProjectionType,
   ScalarAttributeType,
+  StreamViewType,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
@@ -175,13 +176,31 @@ export function localClient(endpoint: string): DynamoDBClient {
   });
 }
 
+/** Options of {@link createTable}. */
+export interface CreateTableOptions {
+  /**
+   * Turns on the table's DynamoDB Stream with `NEW_AND_OLD_IMAGES`, what a global table's replication reads
+   * (and what the local replicator, `local/replicator.ts`, reads).
+   *
+   * @default false: no stream
+   */
+  readonly stream?: boolean;
+}
+
 /** Creates the platform's table (TABLE_SCHEMA) with its GSI and TTL, as the CDK SessionTable does. */
-export async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
+export async function createTable(
+  client: DynamoDBClient,
+  tableName: string,
+  options: CreateTableOptions = {},
+): Promise<void> {
   const index = TABLE_SCHEMA.bySubjectIndex;
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: BillingMode.PAY_PER_REQUEST,
+      ...(options.stream === true
+        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: StreamViewType.NEW_AND_OLD_IMAGES } }
+        : {}),
       AttributeDefinitions: [
         { AttributeName: TABLE_SCHEMA.partitionKey, AttributeType: ScalarAttributeType.S },
         { AttributeName: index.partitionKey, AttributeType: ScalarAttributeType.S },
