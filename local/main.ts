@@ -1,15 +1,14 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Env } from '../lambda/adapters/env';
 import { SETTINGS } from '../lambda/settings';
-import { DEMO_USERS, type LocalPlatform, PLATFORM_STATE_FILE, startLocalPlatform } from './platform';
+import {
+  DEMO_USERS,
+  type LocalPlatform,
+  removeOwnStateFile,
+  STOP_SIGNALS,
+  startLocalPlatform,
+} from './platform';
+import { DEFAULT_REPLICATION_LAG_MS, parseRegions } from './regions';
 
-/**
- * The signals that stop the platform: Ctrl-C (SIGINT, to the whole foreground process group), `kill` or a
- * process manager (SIGTERM: npm forwards it to this script's tsx, which relays it here) and a closed
- * terminal (SIGHUP). Each closes the HTTP server, stops DynamoDB Local and removes `platform.json`.
- */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** How long a graceful stop may take before the process exits anyway (DynamoDB Local is killed on exit). */
 const STOP_BUDGET_MS = 10_000;
 
@@ -17,11 +16,15 @@ const STOP_BUDGET_MS = 10_000;
 function readEnvironment() {
   const env = new Env();
   try {
+    const regions = parseRegions(process.env.REGIONS);
     return {
-      port: env.int('PORT', 3000, 0, 65_535),
+      // With REGIONS, region k listens on PORT + k, so PORT must leave room for them (and 0 picks nothing).
+      port: env.int('PORT', 3000, regions === undefined ? 0 : 1, 65_535 - (regions?.length ?? 0)),
       accessTokenTtlSeconds: env.setting(SETTINGS.accessTokenTtlSeconds),
       refreshGraceSeconds: env.setting(SETTINGS.refreshGraceSeconds),
       sessionCacheTtlSeconds: env.setting(SETTINGS.sessionCacheTtlSeconds),
+      regions,
+      replicationLagMs: env.int('REPLICATION_LAG_MS', DEFAULT_REPLICATION_LAG_MS, 0, 60_000),
     };
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
@@ -29,20 +32,22 @@ function readEnvironment() {
   }
 }
 
-/** Removes `platform.json` if this process wrote it (a second `npm start` on the same directory did not). */
-function removeOwnStateFile(dataDir: string): void {
-  const path = join(dataDir, PLATFORM_STATE_FILE);
-  try {
-    const state = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown };
-    if (state.pid === process.pid) rmSync(path, { force: true });
-  } catch {
-    // no file, or not ours to remove
-  }
-}
-
 async function main(): Promise<void> {
-  const settings = readEnvironment();
+  const { regions, replicationLagMs, ...settings } = readEnvironment();
   const dataDir = process.env.LOCAL_DATA_DIR || '.local';
+  if (regions !== undefined) {
+    // Several regions run in a child process that this one supervises (local/multi-region-main.ts), loaded
+    // only then.
+    const { superviseMultiRegion } = await import('./multi-region-main');
+    superviseMultiRegion({
+      host: process.env.HOST || '127.0.0.1',
+      dataDir,
+      regions,
+      replicationLagMs,
+      ...settings,
+    });
+    return;
+  }
   let platform: LocalPlatform | undefined;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -1,5 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -17,7 +20,7 @@ import { HTTP_METHODS, isValidRequestPath, matchRoute } from '../lambda/core/rou
 import { GATEWAY_ERRORS } from '../lambda/gateway-errors';
 import { createIssuer } from '../lambda/issuer/create-issuer';
 import { MAX_BODY_BYTES } from '../lambda/issuer/http';
-import { ISSUER_ROUTES } from '../lambda/issuer/routes';
+import { HEALTH_PATH, ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import { SETTINGS } from '../lambda/settings';
 import { createDemoAssets } from './demo/serve';
@@ -43,6 +46,29 @@ export interface LocalPlatformOptions {
   readonly dynamoDbEndpoint?: string;
   /** Where log lines go. @default stdout */
   readonly write?: (line: string) => void;
+  /**
+   * The `iss` of every token this platform issues and accepts, and the base of its `aud` (`<issuer>/api`),
+   * its discovery document and the origin its cookie client allows (with the platform's own URL). Every
+   * region of `REGIONS=... npm start` gets the global endpoint's URL here, as every deployed region gets
+   * `https://<domain>`.
+   * @default this platform's own URL (`http://host:port`)
+   */
+  readonly issuer?: string;
+  /** The AWS region this platform stands for: its log lines' service and its method ARNs. @default 'us-east-1' */
+  readonly region?: string;
+  /**
+   * Seeds the demo users ({@link DEMO_USERS}). A replica region of `REGIONS=... npm start` receives them from
+   * the primary through the replicator instead.
+   * @default true
+   */
+  readonly seedDemoUsers?: boolean;
+  /**
+   * A request carrying this value in the {@link TRUSTED_PROXY_HEADER} header comes from the global endpoint:
+   * its caller's address is the last one of its `X-Forwarded-For`, not the connection's. Without it (or
+   * with another value) the connection's address is the caller's, whatever the headers say.
+   * @default none: no request is trusted
+   */
+  readonly trustedProxyToken?: string;
 }
 
 /** A running local platform. */
@@ -63,8 +89,31 @@ export const DEMO_USERS = [
 /** The file (in the data directory) that says where a running platform's table is. */
 export const PLATFORM_STATE_FILE = 'platform.json';
 
-const LOCAL_API = 'arn:aws:execute-api:us-east-1:000000000000:local00api/local';
-const TABLE_NAME = 'hybrid-auth-local';
+/**
+ * The signals that stop `npm start`: Ctrl-C (SIGINT, to the whole foreground process group), `kill` or a
+ * process manager (SIGTERM: npm forwards it to this script's tsx, which relays it on) and a closed
+ * terminal (SIGHUP). Each closes the HTTP servers, stops DynamoDB Local and removes `platform.json`; with
+ * `REGIONS`, the global endpoint, every region's server, DynamoDB Local and fault proxy, and the replication.
+ */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Removes `platform.json` if this process wrote it (a second `npm start` on the same directory did not). */
+export function removeOwnStateFile(dataDir: string): void {
+  const path = join(dataDir, PLATFORM_STATE_FILE);
+  try {
+    const state = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown };
+    if (state.pid === process.pid) rmSync(path, { force: true });
+  } catch {
+    // no file, or not ours to remove
+  }
+}
+
+/** The header by which the global endpoint (local/global-endpoint.ts) proves a request came through it. */
+export const TRUSTED_PROXY_HEADER = 'x-local-proxy-token';
+
+/** The local platform's table name (in each region's DynamoDB Local when there are several). */
+export const LOCAL_TABLE_NAME = 'hybrid-auth-local';
+const TABLE_NAME = LOCAL_TABLE_NAME;
 /**
  * How long the issuer reuses the key file it read and the verifiers the JWKS they read, seconds:
  * `npm run rotate-keys` takes effect within this.
@@ -80,7 +129,22 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const host = options.host ?? '127.0.0.1';
   const dataDir = options.dataDir ?? '.local';
   const keysPath = join(dataDir, 'keys.json');
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const writeLine = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // The log lines of a health check from the global endpoint are held back while it runs (see
+  // quietHealthChecks): four checks a second would otherwise bury every other line.
+  const heldLines = new AsyncLocalStorage<string[]>();
+  const write = (line: string) => {
+    const held = heldLines.getStore();
+    if (held === undefined) writeLine(line);
+    else held.push(line);
+  };
+  const writeIfChanged = quietHealthChecks(writeLine);
+  // Metric lines go to stdout, as from Lambda; a health check's are held back with its log lines.
+  const writeMetric = (line: string) => {
+    const held = heldLines.getStore();
+    if (held === undefined) process.stdout.write(`${line}\n`);
+    else held.push(line);
+  };
   let dynamo: DynamoDbLocal | undefined;
   if (options.dynamoDbEndpoint === undefined) dynamo = await startDynamoDbLocal();
   const endpoint = options.dynamoDbEndpoint ?? dynamo?.endpoint ?? '';
@@ -91,32 +155,25 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     if ((error as Error).name !== 'ResourceInUseException') throw error;
   }
 
-  const logger = createLogger('local', write);
+  const logger = createLogger(options.region === undefined ? 'local' : `local/${options.region}`, write);
   const server = createServer();
-  // Requests Node's parser refuses (oversized headers, bad framing) still get a JSON body.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  });
+  answerMalformedRequests(server);
   // Until the platform is ready (keys published, users seeded), every request is a 503, never a hang.
-  let handler: (request: IncomingMessage, response: ServerResponse) => Promise<void> = async (
-    _request,
-    response,
-  ) =>
+  let handler: RequestHandler = async (_request, response) =>
     sendError(response, 503, 'temporarily_unavailable', 'the platform is starting', { 'Retry-After': '1' });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    handler(request, response).catch((error: unknown) => {
-      logger.error('local platform error', { error: (error as Error)?.name ?? 'unknown' });
-      if (!response.headersSent) sendError(response, 500, 'server_error', 'unexpected error');
-    });
+    const viaProxy = takeProxyToken(request, options.trustedProxyToken);
+    const serve = () =>
+      handler(request, response, viaProxy).catch((error: unknown) => {
+        logger.error('local platform error', { error: (error as Error)?.name ?? 'unknown' });
+        if (!response.headersSent) sendError(response, 500, 'server_error', 'unexpected error');
+      });
+    if (!(viaProxy && request.method === 'GET' && request.url === HEALTH_PATH)) {
+      serve();
+      return;
+    }
+    const held: string[] = [];
+    heldLines.run(held, serve).finally(() => writeIfChanged(held));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -136,11 +193,16 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   await jwksStore.publish(toPublicJwks(initialKeys), Date.now());
 
   const users = new DynamoDbUserStore({ client, tableName: TABLE_NAME });
-  const seeding = new CredentialService({ users });
-  for (const user of DEMO_USERS) await seeding.createUser(user, { overwrite: true });
+  if (options.seedDemoUsers ?? true) {
+    const seeding = new CredentialService({ users });
+    for (const user of DEMO_USERS) await seeding.createUser(user, { overwrite: true });
+  }
 
   handler = buildHandlers({
     url,
+    issuer: options.issuer ?? url,
+    region: options.region ?? 'us-east-1',
+    writeMetric,
     keysPath,
     client,
     jwksStore,
@@ -168,6 +230,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
 interface HandlerSettings {
   readonly url: string;
+  readonly issuer: string;
+  readonly region: string;
+  readonly writeMetric: (line: string) => void;
   readonly keysPath: string;
   readonly client: DynamoDBClient;
   readonly jwksStore: DynamoDbJwksStore;
@@ -178,14 +243,22 @@ interface HandlerSettings {
   readonly sessionCacheTtlSeconds: number;
 }
 
-function buildHandlers(settings: HandlerSettings) {
-  const { url, logger } = settings;
+/** Serves one request; `viaProxy` says it came through the global endpoint (it carried the proxy token). */
+type RequestHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  viaProxy: boolean,
+) => Promise<void>;
+
+function buildHandlers(settings: HandlerSettings): RequestHandler {
+  const { url, issuer: issuerUrl, logger } = settings;
+  const localApi = `arn:aws:execute-api:${settings.region}:000000000000:local00api/local`;
   const sessions = new DynamoDbSessionStore({ client: settings.client, tableName: TABLE_NAME });
   const loadPublicJwks = () => settings.jwksStore.load();
   // The same wiring as each Lambda entry point (lambda/*/create-*.ts); only the settings and adapters differ.
   const shared = {
-    issuer: url,
-    audience: `${url}/api`,
+    issuer: issuerUrl,
+    audience: `${issuerUrl}/api`,
     accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
     jwksCacheTtlSeconds: KEY_CACHE_SECONDS,
   };
@@ -193,7 +266,9 @@ function buildHandlers(settings: HandlerSettings) {
     {
       ...shared,
       clients: DEFAULT_CLIENTS.map((client) =>
-        client.refreshTokenDelivery === 'cookie' ? { ...client, allowedOrigins: [url] } : client,
+        client.refreshTokenDelivery === 'cookie'
+          ? { ...client, allowedOrigins: [...new Set([issuerUrl, url])] }
+          : client,
       ),
       sessionIdleTimeoutSeconds: SETTINGS.sessionIdleTimeoutSeconds.default,
       sessionAbsoluteLifetimeSeconds: SETTINGS.sessionAbsoluteLifetimeSeconds.default,
@@ -208,6 +283,7 @@ function buildHandlers(settings: HandlerSettings) {
       // The health route reflects this platform's own table (DynamoDB Local) and key file.
       probeTable: () => settings.jwksStore.probe(),
       logger,
+      writeMetric: settings.writeMetric,
     },
   );
   const authorizer = createAuthorizer(
@@ -222,7 +298,7 @@ function buildHandlers(settings: HandlerSettings) {
   // The demo page at `/` (local/demo/): static assets with a strict CSP, the script bundled on first use.
   const demo = createDemoAssets();
 
-  return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+  return async (request, response, viaProxy) => {
     const requestUrl = new URL(request.url ?? '/', url);
     const path = requestUrl.pathname;
     const method = request.method ?? 'GET';
@@ -249,13 +325,13 @@ function buildHandlers(settings: HandlerSettings) {
         `request body is larger than ${MAX_BODY_BYTES} bytes`,
       );
     }
-    const sourceIp = request.socket.remoteAddress ?? '127.0.0.1';
+    const sourceIp = callerAddress(request, viaProxy);
     const base = { resource: match.route.path, path, pathParameters: match.params, body, sourceIp };
     if (issuerMatch !== undefined) return sendResult(response, await issuer(toProxyEvent(request, base)));
 
     // A protected route: the authorizer first, exactly as API Gateway runs it.
     const event = toProxyEvent(request, base);
-    const methodArn = `${LOCAL_API}/${method}${path}`;
+    const methodArn = `${localApi}/${method}${path}`;
     let decision: APIGatewayAuthorizerResult;
     try {
       decision = await authorizer({
@@ -286,6 +362,77 @@ function buildHandlers(settings: HandlerSettings) {
       body: JSON.stringify({ route: `${method} ${match.route.path}`, authorizer: decision.context ?? {} }),
     });
   };
+}
+
+/**
+ * Whether the request came through the global endpoint: it carries the trusted proxy token. The token header
+ * is removed either way, so no handler (and no log line) ever sees it.
+ */
+function takeProxyToken(request: IncomingMessage, trustedProxyToken: string | undefined): boolean {
+  const presented = request.headers[TRUSTED_PROXY_HEADER];
+  delete request.headers[TRUSTED_PROXY_HEADER];
+  if (trustedProxyToken === undefined || typeof presented !== 'string') return false;
+  const expected = Buffer.from(trustedProxyToken);
+  const given = Buffer.from(presented);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * The caller's address: the connection's, or for a request from the global endpoint the address the global
+ * endpoint appended to `X-Forwarded-For` (the last one: the caller may have sent any before it), as API
+ * Gateway reports the caller's address rather than its own front end's.
+ */
+function callerAddress(request: IncomingMessage, viaProxy: boolean): string {
+  const own = request.socket.remoteAddress ?? '127.0.0.1';
+  if (!viaProxy) return own;
+  const forwarded = [request.headers['x-forwarded-for']].flat().join(',').split(',');
+  const last = forwarded[forwarded.length - 1]?.trim();
+  return last === undefined || last === '' ? own : last;
+}
+
+/**
+ * Writes the lines of a global-endpoint health check only when its log lines differ from the last check's
+ * (timestamps and latencies aside; metric lines do not count): a region's health lines appear when its
+ * health changes, not four times a second.
+ */
+function quietHealthChecks(write: (line: string) => void): (lines: readonly string[]) => void {
+  let last: string | undefined;
+  return (lines) => {
+    const signature = lines
+      .map((line) => {
+        try {
+          const {
+            timestamp: _timestamp,
+            latencyMs: _latencyMs,
+            ...rest
+          } = JSON.parse(line) as Record<string, unknown>;
+          return '_aws' in rest ? '' : JSON.stringify(rest);
+        } catch {
+          return line;
+        }
+      })
+      .filter((kept) => kept !== '')
+      .join('\n');
+    if (signature === last) return;
+    last = signature;
+    for (const line of lines) write(line);
+  };
+}
+
+/** Answers requests Node's parser refuses (oversized headers, bad framing) with a JSON body, never a hang. */
+export function answerMalformedRequests(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import { SETTINGS } from '../lambda/settings';
 import { localClient } from './dynamodb-local';
 import { readKeySet, writeKeySet } from './keys-file';
 import { KEY_CACHE_SECONDS, PLATFORM_STATE_FILE } from './platform';
+import { parseRegions } from './regions';
 import { SecretsManagerStandIn } from './secrets-manager-stand-in';
 
 /** What `npm run rotate-keys` did. */
@@ -28,9 +29,15 @@ export interface LocalRotationResult {
  * stateful Secrets Manager stand-in as its AWSCURRENT version, the four steps run (publishing the JWKS to
  * the running platform's table when one is running), and the new AWSCURRENT is written back to `keys.json`.
  * With `revokeKid`, the emergency path removes that key at once.
+ *
+ * With several regions (`REGIONS=... npm start`) `dataDir` is the primary region's (`<LOCAL_DATA_DIR>/<primary>`):
+ * rotation writes the primary's secret and publishes to the primary's table, and the running platform's
+ * replication carries both to the other regions, as Secrets Manager and the global table do.
  */
 export async function rotateLocalKeys(options: {
   readonly dataDir: string;
+  /** How `dataDir` was chosen, for messages. @default {@link dataDirSetting} of `dataDir` */
+  readonly setting?: string;
   readonly policy: RotationPolicy;
   readonly revokeKid?: string;
   readonly write?: (line: string) => void;
@@ -39,7 +46,7 @@ export async function rotateLocalKeys(options: {
   const before = await readKeySet(keysPath).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
     throw new Error(
-      `no keys file at ${resolve(keysPath)} (${dataDirSetting(options.dataDir)}). LOCAL_DATA_DIR must be the ` +
+      `no keys file at ${resolve(keysPath)} (${options.setting ?? dataDirSetting(options.dataDir)}). LOCAL_DATA_DIR must be the ` +
         'one given to `npm start`: run `LOCAL_DATA_DIR=<that directory> npm run rotate-keys`, or run ' +
         '`npm start` once to create the keys. PORT plays no part: the running platform is found through the ' +
         'platform.json it writes in that directory.',
@@ -94,6 +101,8 @@ export interface RunningPlatform {
   readonly dynamoDbEndpoint: string;
   readonly tableName: string;
   readonly pid: number;
+  /** With `REGIONS=... npm start`: the regions, the primary first (the table above is the primary's). */
+  readonly regions?: readonly string[];
 }
 
 /**
@@ -108,12 +117,16 @@ export async function findRunningPlatform(dataDir: string): Promise<RunningPlatf
     return undefined;
   }
   if (typeof state !== 'object' || state === null) return undefined;
-  const { url, dynamoDbEndpoint, tableName, pid } = state;
+  const { url, dynamoDbEndpoint, tableName, pid, regions } = state;
   if (typeof pid !== 'number' || !isAlive(pid)) return undefined;
   if (typeof url !== 'string' || typeof dynamoDbEndpoint !== 'string' || typeof tableName !== 'string') {
     return undefined;
   }
-  return { url, dynamoDbEndpoint, tableName, pid };
+  const named =
+    Array.isArray(regions) && regions.length > 0 && regions.every((region) => typeof region === 'string')
+      ? { regions: regions as string[] }
+      : {};
+  return { url, dynamoDbEndpoint, tableName, pid, ...named };
 }
 
 /** The running platform's JWKS item, or an in-memory one when no platform runs (`npm start` publishes). */
@@ -160,9 +173,18 @@ async function main(): Promise<void> {
     throw new Error('usage: npm run rotate-keys [-- --revoke <kid>]');
   }
   const env = new Env();
-  const dataDir = process.env.LOCAL_DATA_DIR || '.local';
+  const baseDir = process.env.LOCAL_DATA_DIR || '.local';
+  // With REGIONS (or a running `REGIONS=... npm start` on this directory), the secret is the primary's.
+  const regions = parseRegions(process.env.REGIONS) ?? (await findRunningPlatform(baseDir))?.regions;
+  const primary = regions?.[0];
+  const dataDir = primary === undefined ? baseDir : join(baseDir, primary);
+  const setting =
+    regions === undefined
+      ? dataDirSetting(baseDir)
+      : `${dataDirSetting(baseDir)}, REGIONS=${regions.join(',')}`;
   const result = await rotateLocalKeys({
     dataDir,
+    setting,
     policy: {
       // The platform's own settings: the same environment as `npm start`, the same defaults as Lambda.
       accessTokenTtlSeconds: env.setting(SETTINGS.accessTokenTtlSeconds),
@@ -183,8 +205,11 @@ async function main(): Promise<void> {
       '  after:',
       describe(result.after),
       result.published
-        ? '  the JWKS is published to the running platform, which signs with the new key within 2 s'
-        : `  no platform is running with ${dataDirSetting(dataDir)}: the next \`npm start\` with it publishes the JWKS`,
+        ? primary === undefined
+          ? '  the JWKS is published to the running platform, which signs with the new key within 2 s'
+          : `  the JWKS is published to the primary region's (${primary}) table; the replication carries it and ` +
+            'the new key set to the other regions, which sign with the new key within 2 s of receiving it'
+        : `  no platform is running with ${setting}: the next \`npm start\` with it publishes the JWKS`,
       '',
     ].join('\n'),
   );
