@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { type DynamoDBClient, StreamViewType, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createLogger } from '../lambda/adapters/logger';
 import { createTable, localClient, startDynamoDbLocal } from './dynamodb-local';
 import { type FaultProxy, startFaultProxy } from './fault-proxy';
@@ -139,7 +139,8 @@ export async function startMultiRegionPlatform(
     closers.push(async () => {
       for (const client of clients) client.destroy();
     });
-    for (const client of clients) await createStreamingTable(client, LOCAL_TABLE_NAME);
+    // A stream of new and old images: what a global table's replication reads, and the replicator does.
+    for (const client of clients) await createTable(client, LOCAL_TABLE_NAME, { stream: true });
 
     // Replication starts before any region writes, so the start-up writes reach the other regions too. With
     // one region there is nothing to replicate to.
@@ -273,20 +274,6 @@ export async function startMultiRegionPlatform(
     await closeAll().catch(() => {});
     throw error;
   }
-}
-
-/**
- * Creates the platform's table with a stream of new and old images, what a global table's replication
- * reads (and the local replicator reads).
- */
-async function createStreamingTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  await createTable(client, tableName);
-  await client.send(
-    new UpdateTableCommand({
-      TableName: tableName,
-      StreamSpecification: { StreamEnabled: true, StreamViewType: StreamViewType.NEW_AND_OLD_IMAGES },
-    }),
-  );
 }
 
 /** Waits until `GET <url>/.well-known/jwks.json` answers 200. */

@@ -292,6 +292,8 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
       clockSkewSeconds: SETTINGS.clockSkewSeconds.default,
       sessionCacheTtlSeconds: settings.sessionCacheTtlSeconds,
       consistentRead: false,
+      // As deployed under eventual consistency: a token whose session has not replicated here yet is not refused.
+      expectedReplicationLagSeconds: SETTINGS.expectedReplicationLagSeconds.default,
     },
     { sessions, loadPublicJwks, routes: PROTECTED_ROUTES, logger },
   );
