@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../local/dynamodb-local';
+import { descendants, refusesConnections, stillRunning } from '../support/process-tree';
 
 // `npm start` exactly as the README has a developer run it (npm -> tsx -> node, with DynamoDB Local's java
 // and esbuild's service below), and what a second shell or a process manager does to it: add a user with
@@ -79,69 +79,6 @@ afterAll(async () => {
     await rm(run.dataDir, { recursive: true, force: true });
   }
 });
-
-interface Proc {
-  readonly pid: number;
-  readonly ppid: number;
-  /** Start time in clock ticks since boot: tells a live process from a later one that reused its pid. */
-  readonly startTime: string;
-  readonly state: string;
-  readonly command: string;
-}
-
-function readProc(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the command name (which may contain spaces and parentheses).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    return {
-      pid,
-      state: fields[0] ?? '',
-      ppid: Number(fields[1]),
-      startTime: fields[19] ?? '',
-      command,
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every live process below `root`. */
-function descendants(root: number): Proc[] {
-  const all = readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map((name) => readProc(Number(name)))
-    .filter((proc): proc is Proc => proc !== undefined);
-  const found: Proc[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    const parent = queue.shift();
-    for (const proc of all) {
-      if (proc.ppid === parent) {
-        found.push(proc);
-        queue.push(proc.pid);
-      }
-    }
-  }
-  return found;
-}
-
-function stillRunning(proc: Proc): boolean {
-  const now = readProc(proc.pid);
-  return now !== undefined && now.startTime === proc.startTime && now.state !== 'Z';
-}
-
-function refusesConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
 
 /**
  * Sends `signal` (to npm alone, or to its whole process group as a closed terminal does) and waits until

@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAULTS_PATH, REGION_HEADER } from '../../local/global-endpoint';
 import { type PlatformProcess, startPlatformProcess } from '../support/platform-process';
+import { descendants, type Proc, readProc, refusesConnections, stillRunning } from '../support/process-tree';
 
 // `REGIONS=us-east-1,us-west-2 npm start` exactly as the README has a developer run it (npm -> tsx -> node,
 // with one DynamoDB Local per region): ready on PORT, PORT + 1 and PORT + 2, and gone, with every child, after
@@ -15,62 +15,6 @@ const REGIONS = ['us-east-1', 'us-west-2'] as const;
 const STOP_BUDGET_MS = 10_000;
 
 jest.setTimeout(180_000);
-
-interface Proc {
-  readonly pid: number;
-  readonly ppid: number;
-  /** Start time in clock ticks since boot: tells a live process from a later one that reused its pid. */
-  readonly startTime: string;
-  readonly state: string;
-  readonly command: string;
-}
-
-function readProc(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    return { pid, state: fields[0] ?? '', ppid: Number(fields[1]), startTime: fields[19] ?? '', command };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every live process below `root`. */
-function descendants(root: number): Proc[] {
-  const all = readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map((name) => readProc(Number(name)))
-    .filter((proc): proc is Proc => proc !== undefined);
-  const found: Proc[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    const parent = queue.shift();
-    for (const proc of all) {
-      if (proc.ppid === parent) {
-        found.push(proc);
-        queue.push(proc.pid);
-      }
-    }
-  }
-  return found;
-}
-
-function stillRunning(proc: Proc): boolean {
-  const now = readProc(proc.pid);
-  return now !== undefined && now.startTime === proc.startTime && now.state !== 'Z';
-}
-
-function refusesConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
 
 const portOf = (url: string) => Number(new URL(url).port);
 
