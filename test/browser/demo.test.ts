@@ -271,7 +271,11 @@ test('admin: logs in, sees the session, calls the API, refreshes through the coo
   const cookies = await context.cookies();
   expect(
     cookies.map(({ name, httpOnly, secure, sameSite, path }) => ({ name, httpOnly, secure, sameSite, path })),
-  ).toEqual([{ name: 'refresh_token', httpOnly: true, secure: true, sameSite: 'Strict', path: '/auth' }]);
+  ).toEqual([
+    // The device cookie of the login throttle: this browser logged in here before (login only).
+    { name: 'login_device', httpOnly: true, secure: true, sameSite: 'Strict', path: '/auth/login' },
+    { name: 'refresh_token', httpOnly: true, secure: true, sameSite: 'Strict', path: '/auth' },
+  ]);
   expect(await storageOf(page)).toEqual({ cookie: '', local: { [SESSION_HINT_KEY]: '1' }, session: 0 });
 
   // The protected routes, with the in-memory access token.
@@ -294,8 +298,11 @@ test('admin: logs in, sees the session, calls the API, refreshes through the coo
   await statusMatches(page, /^POST \/auth\/token \(refresh cookie\): 200$/);
   expect(await text(page, '#claim-sid')).toBe(sid);
   expect(await text(page, '#claim-jti')).not.toBe(firstJti);
-  const [rotated] = await context.cookies();
-  expect(rotated?.value).not.toBe(cookies[0]?.value);
+  const refreshCookie = (all: readonly { name: string; value: string }[]) =>
+    all.find(({ name }) => name === 'refresh_token')?.value;
+  const rotated = refreshCookie(await context.cookies());
+  expect(rotated).toBeDefined();
+  expect(rotated).not.toBe(refreshCookie(cookies));
 
   // A reload forgets the access token; the cookie brings the same session back.
   await page.reload();
@@ -305,7 +312,8 @@ test('admin: logs in, sees the session, calls the API, refreshes through the coo
   // Log out: the session is revoked, the cookie cleared, and even the first access token stops working.
   await click(page, '#logout', /^Logged out: this session is revoked\.$/);
   expect(await page.locator('#login-view').isVisible()).toBe(true);
-  expect(await context.cookies()).toEqual([]);
+  // Only the device cookie stays: it says this browser logged in before, and lets it log in again.
+  expect((await context.cookies()).map(({ name }) => name)).toEqual(['login_device']);
   expect(await storageOf(page)).toEqual({ cookie: '', local: {}, session: 0 });
   await screenshot(page, '08-logged-out');
 

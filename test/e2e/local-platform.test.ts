@@ -7,6 +7,7 @@ import { type AccessTokenClaims, AccessTokenMinter } from '../../lambda/core/acc
 import { UNINITIALIZED_SECRET } from '../../lambda/core/key-set-format';
 import { currentSigningKey, generateSigningKey, type SigningKey } from '../../lambda/core/keys';
 import { HEALTH_PATH } from '../../lambda/issuer/routes';
+import { SETTINGS } from '../../lambda/settings';
 import { readKeySet } from '../../local/keys-file';
 import { KEY_CACHE_SECONDS, startLocalPlatform } from '../../local/platform';
 import { accessTokenHeader, b64u, forge, segment } from '../support/jws-forge';
@@ -205,15 +206,18 @@ async function signingKey(): Promise<SigningKey> {
 }
 
 /** Mints a token exactly as the platform does, with its current key from keys.json. */
-async function mintWithPlatformKey(subject: {
-  sub: string;
-  sid: string;
-  clientId: string;
-  scope: string;
-}): Promise<string> {
+async function mintWithPlatformKey(
+  subject: {
+    sub: string;
+    sid: string;
+    clientId: string;
+    scope: string;
+  },
+  ageMs = 0,
+): Promise<string> {
   const minter = new AccessTokenMinter(
     { issuer: platform.url, audience: `${platform.url}/api`, ttlSeconds: 300 },
-    Date.now,
+    () => Date.now() - ageMs,
   );
   const { token } = await minter.mint(await signingKey(), subject);
   seenTokens.push(token);
@@ -444,16 +448,27 @@ describe('access tokens at the API', () => {
   });
 
   test('a token minted with the real key for a session that does not exist is refused with 401', async () => {
-    const token = await mintWithPlatformKey({
+    // Older than the replication-lag bound: no region can still be waiting for its session.
+    const lagBoundMs = SETTINGS.expectedReplicationLagSeconds.default * 1000;
+    const subject = {
       sub: DEMO.sub,
       sid: randomBytes(16).toString('base64url'),
       clientId: 'native',
       scope: 'profile',
-    });
+    };
+    const token = await mintWithPlatformKey(subject, lagBoundMs + 2000);
 
     expectInvalidToken(await me(token));
     expectInvalidToken(
       await call('GET', '/auth/sessions', { headers: { Authorization: `Bearer ${token}` } }),
+    );
+
+    // Younger than the bound, the authorizer takes the session to be still replicating (its decision line
+    // says so); the issuer never acts on a session it cannot see.
+    const fresh = await mintWithPlatformKey({ ...subject, sid: randomBytes(16).toString('base64url') });
+    expect((await me(fresh)).status).toBe(200);
+    expectInvalidToken(
+      await call('GET', '/auth/sessions', { headers: { Authorization: `Bearer ${fresh}` } }),
     );
   });
 
