@@ -11,7 +11,7 @@ import type { Logger } from '../lambda/adapters/logger';
 import { parseJsonObject } from '../lambda/core/encoding';
 import { MAX_BODY_BYTES } from '../lambda/issuer/http';
 import { HEALTH_PATH } from '../lambda/issuer/routes';
-import { readBody, sendError } from './http-adapter';
+import { readBodyOr413, sendError } from './http-adapter';
 import { answerMalformedRequests, TRUSTED_PROXY_HEADER } from './platform';
 
 /** The fault control's route on the global endpoint (local only: never in the Lambda code or the CDK app). */
@@ -183,15 +183,8 @@ export async function startGlobalEndpoint(options: GlobalEndpointOptions): Promi
         Allow: 'GET, POST',
       });
     }
-    const body = await readBody(request, MAX_FAULT_BODY_BYTES);
-    if (body === undefined) {
-      return sendError(
-        response,
-        413,
-        'invalid_request',
-        `request body is larger than ${MAX_FAULT_BODY_BYTES} bytes`,
-      );
-    }
+    const body = await readBodyOr413(request, response, MAX_FAULT_BODY_BYTES);
+    if (body === undefined) return;
     const parsed = parseFaultChange(
       body.toString('utf8'),
       regions.map((region) => region.name),
@@ -210,15 +203,8 @@ export async function startGlobalEndpoint(options: GlobalEndpointOptions): Promi
   };
 
   const serveForward = async (request: IncomingMessage, response: ServerResponse) => {
-    const body = await readBody(request, MAX_BODY_BYTES);
-    if (body === undefined) {
-      return sendError(
-        response,
-        413,
-        'invalid_request',
-        `request body is larger than ${MAX_BODY_BYTES} bytes`,
-      );
-    }
+    const body = await readBodyOr413(request, response, MAX_BODY_BYTES);
+    if (body === undefined) return;
     const headers = forwardedHeaders(request, body.length, options.proxyToken);
     const healthy = regions.filter((region) => health.get(region.name) === true);
     for (const region of healthy.length > 0 ? healthy : regions) {

@@ -90,3 +90,15 @@ export function sendError(
 export function sendGatewayError(response: ServerResponse, answer: GatewayError): void {
   sendError(response, answer.status, answer.error, answer.description, answer.headers);
 }
+
+/** Reads a request body up to `limit` bytes, or answers 413 and gives `undefined` (the request is then answered). */
+export async function readBodyOr413(
+  request: IncomingMessage,
+  response: ServerResponse,
+  limit: number,
+): Promise<Buffer | undefined> {
+  const body = await readBody(request, limit);
+  if (body === undefined)
+    sendError(response, 413, 'invalid_request', `request body is larger than ${limit} bytes`);
+  return body;
+}

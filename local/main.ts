@@ -6,11 +6,9 @@ import {
   removeOwnStateFile,
   STOP_SIGNALS,
   startLocalPlatform,
+  stopOnce,
 } from './platform';
 import { DEFAULT_REPLICATION_LAG_MS, parseRegions } from './regions';
-
-/** How long a graceful stop may take before the process exits anyway (DynamoDB Local is killed on exit). */
-const STOP_BUDGET_MS = 10_000;
 
 /** Reads the environment once; a bad value exits with a message naming the variable and its range. */
 function readEnvironment() {
@@ -49,22 +47,8 @@ async function main(): Promise<void> {
     return;
   }
   let platform: LocalPlatform | undefined;
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    // npm and tsx may each pass the same Ctrl-C on: one stop is enough.
-    if (stopping) return;
-    stopping = true;
-    setTimeout(() => {
-      process.stderr.write(`the platform did not stop within ${STOP_BUDGET_MS} ms of ${signal}; exiting\n`);
-      process.exit(1);
-    }, STOP_BUDGET_MS).unref();
-    // Still starting: exit now; the exit hooks stop DynamoDB Local and remove platform.json.
-    if (platform === undefined) process.exit(0);
-    platform.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
+  // npm and tsx may each pass the same Ctrl-C on: one stop is enough.
+  const stop = stopOnce(() => platform);
   for (const signal of STOP_SIGNALS) process.on(signal, stop);
   // Whatever the way out (a failed start included), no platform.json is left claiming this process runs.
   process.on('exit', () => removeOwnStateFile(dataDir));

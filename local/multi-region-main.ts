@@ -6,7 +6,7 @@ import {
   type MultiRegionPlatformOptions,
   startMultiRegionPlatform,
 } from './multi-region';
-import { DEMO_USERS, removeOwnStateFile, STOP_SIGNALS } from './platform';
+import { DEMO_USERS, removeOwnStateFile, STOP_BUDGET_MS, STOP_SIGNALS, stopOnce } from './platform';
 
 /**
  * `REGIONS=... npm start` in two processes: the one npm's tsx runs (local/main.ts) supervises, and a child
@@ -21,8 +21,6 @@ import { DEMO_USERS, removeOwnStateFile, STOP_SIGNALS } from './platform';
  * child sees its IPC channel close and stops as well.
  */
 
-/** How long the child's graceful stop may take before it exits anyway (DynamoDB Local is killed on exit). */
-const STOP_BUDGET_MS = 10_000;
 /** How long the supervisor waits for the child after passing a signal on (longer than the child's budget). */
 const SUPERVISOR_BUDGET_MS = STOP_BUDGET_MS + 5_000;
 
@@ -62,22 +60,8 @@ export function superviseMultiRegion(settings: MultiRegionSettings): void {
 /** The child: starts the regions, prints where they are, and stops them on a signal or when orphaned. */
 async function runMultiRegion(settings: MultiRegionSettings): Promise<void> {
   let platform: MultiRegionPlatform | undefined;
-  let stopping = false;
-  const stop = (cause: string) => {
-    // The supervisor passes on the Ctrl-C that the whole process group received too: one stop is enough.
-    if (stopping) return;
-    stopping = true;
-    setTimeout(() => {
-      process.stderr.write(`the platform did not stop within ${STOP_BUDGET_MS} ms of ${cause}; exiting\n`);
-      process.exit(1);
-    }, STOP_BUDGET_MS).unref();
-    // Still starting: exit now; the exit hooks stop DynamoDB Local and remove platform.json.
-    if (platform === undefined) process.exit(0);
-    platform.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
+  // The supervisor passes on the Ctrl-C that the whole process group received too: one stop is enough.
+  const stop = stopOnce(() => platform);
   for (const signal of STOP_SIGNALS) process.on(signal, stop);
   process.on('disconnect', () => stop('the supervising process going away'));
   // Whatever the way out (a failed start included), no platform.json is left claiming this process runs.

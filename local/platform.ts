@@ -25,7 +25,7 @@ import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import { SETTINGS } from '../lambda/settings';
 import { createDemoAssets } from './demo/serve';
 import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
-import { readBody, sendError, sendGatewayError, sendResult, toProxyEvent } from './http-adapter';
+import { readBodyOr413, sendError, sendGatewayError, sendResult, toProxyEvent } from './http-adapter';
 import { loadOrCreateKeySet, readKeySet } from './keys-file';
 
 /** Settings of the local platform (the environment variables of `npm start`). */
@@ -96,6 +96,33 @@ export const PLATFORM_STATE_FILE = 'platform.json';
  * `REGIONS`, the global endpoint, every region's server, DynamoDB Local and fault proxy, and the replication.
  */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** How long a graceful stop may take before the process exits anyway (DynamoDB Local is killed on exit). */
+export const STOP_BUDGET_MS = 10_000;
+
+/**
+ * Stops what `current()` holds once, on the first call whatever calls it (a signal that npm and tsx may each
+ * pass on, an orphaned child): closes it and exits 0, or 1 if closing fails or takes over
+ * {@link STOP_BUDGET_MS}. Still starting (nothing to close yet), it exits at once: the exit hooks stop
+ * DynamoDB Local and remove `platform.json`.
+ */
+export function stopOnce(current: () => { close(): Promise<void> } | undefined): (cause: string) => void {
+  let stopping = false;
+  return (cause) => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => {
+      process.stderr.write(`the platform did not stop within ${STOP_BUDGET_MS} ms of ${cause}; exiting\n`);
+      process.exit(1);
+    }, STOP_BUDGET_MS).unref();
+    const platform = current();
+    if (platform === undefined) process.exit(0);
+    platform.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+}
 
 /** Removes `platform.json` if this process wrote it (a second `npm start` on the same directory did not). */
 export function removeOwnStateFile(dataDir: string): void {
@@ -318,15 +345,8 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
           })
         : sendGatewayError(response, GATEWAY_ERRORS.notFound);
     }
-    const body = await readBody(request, MAX_BODY_BYTES);
-    if (body === undefined) {
-      return sendError(
-        response,
-        413,
-        'invalid_request',
-        `request body is larger than ${MAX_BODY_BYTES} bytes`,
-      );
-    }
+    const body = await readBodyOr413(request, response, MAX_BODY_BYTES);
+    if (body === undefined) return;
     const sourceIp = callerAddress(request, viaProxy);
     const base = { resource: match.route.path, path, pathParameters: match.params, body, sourceIp };
     if (issuerMatch !== undefined) return sendResult(response, await issuer(toProxyEvent(request, base)));
