@@ -36,6 +36,7 @@ export async function startBenchDynamo(): Promise<BenchDynamo> {
         clientId: 'native',
         scope: 'profile',
         createdAt: now,
+        authenticatedAt: now,
         lastUsedAt: now,
         absoluteExpiresAt: now + 86_400_000,
         idleExpiresAt: now + 3_600_000,

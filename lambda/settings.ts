@@ -58,6 +58,17 @@ export const SETTINGS = {
   },
   /** The authorizer's in-memory session cache (a term of the revocation budget). */
   sessionCacheTtlSeconds: { env: 'SESSION_CACHE_TTL_SECONDS', default: 1, min: 0, max: 300 },
+  /**
+   * How far ahead of its writer's clock a subject watermark is set (lambda/core/subject.ts `watermarkAt`): the
+   * largest clock difference between regions it absorbs. Sessions created this long after a "log out
+   * everywhere" die too.
+   */
+  revocationClockMarginSeconds: {
+    env: 'REVOCATION_CLOCK_MARGIN_SECONDS',
+    default: 1,
+    min: 0,
+    max: 60,
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 /** The name of one of {@link SETTINGS}. */

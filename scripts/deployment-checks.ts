@@ -244,6 +244,7 @@ function plainUserContext(route: RoutePattern): PolicyContext {
     clientId: claims.client_id,
     scope: '',
     createdAt: now * 1000,
+    authenticatedAt: now * 1000,
     lastUsedAt: now * 1000,
     absoluteExpiresAt: (now + 3600) * 1000,
     idleExpiresAt: (now + 3600) * 1000,

@@ -30,6 +30,7 @@ export interface DynamoDbSessionStoreProps {
 
 const NUMBER_FIELDS = [
   'createdAt',
+  'authenticatedAt',
   'lastUsedAt',
   'absoluteExpiresAt',
   'idleExpiresAt',
@@ -205,7 +206,8 @@ export class DynamoDbSessionStore implements SessionStore {
   }
 }
 
-function toSession(item: Record<string, AttributeValue>): SessionRecord {
+/** A session item as DynamoDB returns it (the wire format of every client), as a record. */
+export function toSession(item: Record<string, AttributeValue>): SessionRecord {
   const session: Record<string, unknown> = {};
   for (const field of STRING_FIELDS) session[field] = item[field]?.S;
   for (const field of NUMBER_FIELDS) session[field] = Number(item[field]?.N);
@@ -213,6 +215,8 @@ function toSession(item: Record<string, AttributeValue>): SessionRecord {
     const value = item[field]?.S;
     if (value !== undefined) session[field] = value;
   }
+  // Items written before `authenticatedAt` existed were authenticated when they were created.
+  session.authenticatedAt = Number(item.authenticatedAt?.N ?? item.createdAt?.N);
   const revokedAt = item.revokedAt?.N;
   if (revokedAt !== undefined) session.revokedAt = Number(revokedAt);
   return session as unknown as SessionRecord;

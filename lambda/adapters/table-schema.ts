@@ -3,7 +3,10 @@
  * platform and the tests all create the table from these names.
  */
 export const TABLE_SCHEMA = {
-  /** Partition key of every item: `SESSION#<sid>`, `USER#<username>`, `LOGIN#<username>`, `JWKS`. */
+  /**
+   * Partition key of every item: `SESSION#<sid>`, `USER#<username>`, `LOGIN#<username>`, `SUBJECT#<subject
+   * key>` (lambda/core/subject.ts `subjectKey`), `JWKS`.
+   */
   partitionKey: 'pk',
   /** Epoch-seconds attribute DynamoDB's TTL deletes items by. */
   timeToLiveAttribute: 'ttl',
@@ -16,6 +19,8 @@ export const KEY_PREFIX = {
   session: 'SESSION#',
   user: 'USER#',
   loginThrottle: 'LOGIN#',
+  /** The revocation watermark of a subject, keyed by `subjectKey(sub)`. */
+  subject: 'SUBJECT#',
 } as const;
 
 /** The key of the one published-JWKS item. */
@@ -29,5 +34,6 @@ export const LEADING_KEYS = {
   sessions: `${KEY_PREFIX.session}*`,
   users: `${KEY_PREFIX.user}*`,
   loginThrottles: `${KEY_PREFIX.loginThrottle}*`,
+  subjects: `${KEY_PREFIX.subject}*`,
   jwks: JWKS_ITEM_KEY,
 } as const;

@@ -142,6 +142,7 @@ function provisionalSession(claims: AccessTokenClaims): SessionRecord {
     clientId: claims.client_id,
     scope: claims.scope,
     createdAt: issuedAt,
+    authenticatedAt: issuedAt,
     lastUsedAt: issuedAt,
     absoluteExpiresAt: claims.exp * 1000,
     idleExpiresAt: claims.exp * 1000,

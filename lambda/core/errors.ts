@@ -31,6 +31,8 @@ export type GrantErrorCode =
   | 'session_revoked'
   | 'session_expired'
   | 'session_idle'
+  | 'session_logged_out_everywhere'
+  | 'subject_disabled'
   | 'client_mismatch'
   | 'invalid_credentials';
 

@@ -105,6 +105,9 @@ const STATUS_ERRORS = {
   revoked: () => new GrantError('session_revoked', 'the session has been revoked'),
   expired: () => new GrantError('session_expired', 'the session has expired'),
   idle: () => new GrantError('session_idle', 'the session has been idle too long'),
+  logged_out_everywhere: () =>
+    new GrantError('session_logged_out_everywhere', 'every session of this user was ended'),
+  disabled: () => new GrantError('subject_disabled', 'the account is disabled'),
 } as const;
 
 /**
@@ -156,6 +159,7 @@ export class SessionService {
       clientId: request.clientId,
       scope: request.scope,
       createdAt: now,
+      authenticatedAt: now,
       lastUsedAt: now,
       absoluteExpiresAt: now + this.absoluteMs,
       idleExpiresAt: Math.min(now + this.idleMs, now + this.absoluteMs),

@@ -1,3 +1,5 @@
+import { type SubjectRecord, watermarkRefusal } from './subject';
+
 /** Why a session was revoked. Stable: logs and metrics key on it. */
 export type RevokeReason =
   | 'logout'
@@ -14,6 +16,12 @@ export interface SessionRecord {
   readonly scope: string;
   /** Epoch milliseconds, as every time in this record. */
   readonly createdAt: number;
+  /**
+   * When the user last proved their password for this session: `createdAt` at login, moved past the new
+   * watermark by a password change in this session. The subject watermark compares against it
+   * (lambda/core/subject.ts). Items written before it existed lack it and are read as `createdAt`.
+   */
+  readonly authenticatedAt: number;
   readonly lastUsedAt: number;
   /** Never moves: refreshing cannot extend a session past this. */
   readonly absoluteExpiresAt: number;
@@ -34,11 +42,24 @@ export interface SessionRecord {
 }
 
 /** Whether a session may be used now, and if not why. */
-export type SessionStatus = 'active' | 'revoked' | 'expired' | 'idle';
+export type SessionStatus =
+  | 'active'
+  | 'revoked'
+  | 'expired'
+  | 'idle'
+  /** Behind its subject's watermark: "log out everywhere", a password change or a disable ended it. */
+  | 'logged_out_everywhere'
+  /** Its subject is disabled. */
+  | 'disabled';
 
-/** The rules every session check applies (the authorizer and the refresh path alike). */
-export function sessionStatus(session: SessionRecord, now: number): SessionStatus {
+/**
+ * The rules every session check applies (the authorizer and the refresh path alike). `subject` is the
+ * subject's watermark item when the caller read it (undefined: no item, nothing refused by it).
+ */
+export function sessionStatus(session: SessionRecord, now: number, subject?: SubjectRecord): SessionStatus {
   if (session.revokedAt !== undefined) return 'revoked';
+  const refusal = watermarkRefusal(subject, session.authenticatedAt);
+  if (refusal !== undefined) return refusal;
   if (now >= session.absoluteExpiresAt) return 'expired';
   if (now >= session.idleExpiresAt) return 'idle';
   return 'active';

@@ -26,6 +26,7 @@ function session(overrides: Partial<SessionRecord> = {}): SessionRecord {
     clientId: 'native',
     scope: 'profile',
     createdAt: T0 + counter,
+    authenticatedAt: T0 + counter,
     lastUsedAt: T0,
     absoluteExpiresAt: T0 + 7_200_000,
     idleExpiresAt: T0 + 3_600_000,

@@ -34,6 +34,7 @@ export function policyContext(overrides: PolicyContextOverrides = {}): PolicyCon
     clientId: claims.client_id,
     scope: claims.scope,
     createdAt: claims.iat * 1000,
+    authenticatedAt: claims.iat * 1000,
     lastUsedAt: claims.iat * 1000,
     absoluteExpiresAt: claims.iat * 1000 + 14_400_000,
     idleExpiresAt: claims.iat * 1000 + 3_600_000,
