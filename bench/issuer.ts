@@ -1,4 +1,5 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { KEY_PREFIX, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 import { CredentialService } from '../lambda/core/credentials';
@@ -27,6 +28,7 @@ export async function benchIssuer(
   const keySet = await generateKeySet({ alg: 'ES256', now: Date.now() });
   const sessions = new SessionService({
     store: dynamo.sessions,
+    subjects: new DynamoDbSubjectStore({ client: dynamo.client, tableName: dynamo.tableName }),
     keys: async () => keySet,
     profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS },
     policy: { refreshGraceSeconds: 10 },

@@ -9,6 +9,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { createLogger, type Logger } from '../lambda/adapters/logger';
 import { createAuthorizer } from '../lambda/authorizer/create-authorizer';
@@ -304,6 +305,7 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
     },
     {
       sessions,
+      subjects: new DynamoDbSubjectStore({ client: settings.client, tableName: TABLE_NAME }),
       users: settings.users,
       loadKeySet: () => readKeySet(settings.keysPath),
       loadPublicJwks,

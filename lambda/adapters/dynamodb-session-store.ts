@@ -175,6 +175,19 @@ export class DynamoDbSessionStore implements SessionStore {
     );
   }
 
+  public async markAuthenticated(sid: string, sub: string, authenticatedAt: number): Promise<boolean> {
+    return this.conditionalUpdate(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
+        UpdateExpression: 'SET authenticatedAt = :auth',
+        ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(revokedAt) AND #sub = :sub',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey, '#sub': 'sub' },
+        ExpressionAttributeValues: { ':auth': { N: String(authenticatedAt) }, ':sub': { S: sub } },
+      }),
+    );
+  }
+
   public async listBySubject(sub: string): Promise<SessionRecord[]> {
     const index = TABLE_SCHEMA.bySubjectIndex;
     const sessions: SessionRecord[] = [];

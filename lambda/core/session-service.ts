@@ -20,6 +20,7 @@ import {
   type SessionStore,
   sessionStatus,
 } from './session';
+import { type SubjectStore, watermarkAt, watermarkRefusal } from './subject';
 
 /** Lifetimes of sessions and refresh tokens. */
 export interface SessionPolicy {
@@ -32,6 +33,11 @@ export interface SessionPolicy {
    * retried requests). 0 is strict rotation: every replay counts as reuse. @default 10 (lambda/settings.ts)
    */
   readonly refreshGraceSeconds?: number;
+  /**
+   * How far ahead of this clock a subject watermark is set: the clock difference between regions it absorbs.
+   * @default 1 (lambda/settings.ts)
+   */
+  readonly revocationClockMarginSeconds?: number;
 }
 
 /** A security-relevant event for the log and the metrics (never carries a token). */
@@ -47,6 +53,8 @@ export interface SecurityEvent {
 /** Collaborators of {@link SessionService}. */
 export interface SessionServiceDeps {
   readonly store: SessionStore;
+  /** The subjects' revocation watermarks (log out everywhere, password change, disable). */
+  readonly subjects: SubjectStore;
   /** The private key set (cached by the caller: Secrets Manager, or the local key file). */
   readonly keys: () => Promise<KeySet>;
   readonly profile: AccessTokenProfile;
@@ -123,6 +131,7 @@ export class SessionService {
   private readonly idleMs: number;
   private readonly absoluteMs: number;
   private readonly graceMs: number;
+  private readonly marginMs: number;
   /** sid to the session's immutable fields, as last confirmed by the table (bounded, oldest dropped first). */
   private readonly subjects = new Map<string, SessionSubject>();
 
@@ -148,10 +157,20 @@ export class SessionService {
     this.idleMs = idle * 1000;
     this.absoluteMs = absolute * 1000;
     this.graceMs = grace * 1000;
+    const margin = deps.policy?.revocationClockMarginSeconds ?? SETTINGS.revocationClockMarginSeconds.default;
+    const marginRange = SETTINGS.revocationClockMarginSeconds;
+    if (!Number.isInteger(margin) || margin < marginRange.min || margin > marginRange.max) {
+      throw new TypeError(
+        `revocationClockMarginSeconds must be an integer from ${marginRange.min} to ${marginRange.max}, got ${margin}`,
+      );
+    }
+    this.marginMs = margin * 1000;
   }
 
   /** Creates a new session (never adopts one the client brought) and its first tokens. */
   public async login(request: LoginRequest): Promise<TokenSet> {
+    const subject = await this.deps.subjects.get(request.sub, { consistent: true });
+    if (subject?.disabled === true) throw STATUS_ERRORS.disabled();
     const now = this.clock();
     const session: SessionRecord = {
       sid: randomBytes(16).toString('base64url'),
@@ -212,7 +231,11 @@ export class SessionService {
         });
         // Current, or ahead (this region has not seen a rotation another region made; the MAC proves the
         // token was issued, so the presented generation is the current one): rotated.
-        if (outcome.applied) return this.issue(outcome.session, generation, keys, macKey, speculative);
+        if (outcome.applied) {
+          // TODO(issue 16): read the watermark in parallel with the write (refresh token version 3).
+          await this.refuseBehindWatermark(outcome.session, now);
+          return this.issue(outcome.session, generation, keys, macKey, speculative);
+        }
       } else {
         outcome = { applied: false, session: await this.store.get(parts.sid, { consistent: true }) };
       }
@@ -291,22 +314,57 @@ export class SessionService {
     return this.store.revoke(sid, reason, this.clock(), sub);
   }
 
-  /** Revokes every live session of `sub`; returns how many were revoked. */
-  public async logoutAll(sub: string): Promise<number> {
+  /**
+   * Ends every session of `sub`, in every region, with one write: the subject's watermark moves to now (plus
+   * the clock margin). It reads no index and depends on no session item having replicated: a session this
+   * region has not seen yet is as dead as the others (docs/design.md "Log out everywhere").
+   */
+  public async logoutAll(sub: string): Promise<void> {
     const now = this.clock();
-    const live = (await this.store.listBySubject(sub)).filter((session) => session.revokedAt === undefined);
-    const results = await Promise.all(
-      live.map((session) => this.store.revoke(session.sid, 'logout_all', now, sub)),
-    );
-    return results.filter(Boolean).length;
+    await this.deps.subjects.moveWatermark(sub, watermarkAt(now, this.marginMs), now);
   }
 
-  /** The sessions of `sub` that can still be used, newest first. */
-  public async listSessions(sub: string): Promise<SessionRecord[]> {
+  /**
+   * Ends every session of `sub` but `keepSid` (a password change in that session): the kept session is
+   * marked re-authenticated past the new watermark first, then the watermark moves. If the second write
+   * fails, the kept session has only been marked: nothing else changed.
+   * @returns false when `keepSid` is not a live session of `sub` (nothing was written).
+   */
+  public async endOtherSessions(sub: string, keepSid: string): Promise<boolean> {
     const now = this.clock();
-    return (await this.store.listBySubject(sub)).filter(
-      (session) => sessionStatus(session, now) === 'active',
-    );
+    const notBefore = watermarkAt(now, this.marginMs);
+    if (!(await this.store.markAuthenticated(keepSid, sub, notBefore + 1))) return false;
+    await this.deps.subjects.moveWatermark(sub, notBefore, now);
+    return true;
+  }
+
+  /**
+   * The sessions of `sub` that can still be used, newest first: the subject's watermark applies, so a
+   * session ended by "log out everywhere" is not listed although its own item was never written.
+   */
+  public async listSessions(sub: string): Promise<SessionRecord[]> {
+    const [subject, sessions] = await Promise.all([
+      this.deps.subjects.get(sub, { consistent: true }),
+      this.store.listBySubject(sub),
+    ]);
+    const now = this.clock();
+    return sessions.filter((session) => sessionStatus(session, now, subject) === 'active');
+  }
+
+  /** Refuses (and revokes) a session its subject's watermark has ended. */
+  private async refuseBehindWatermark(session: SessionRecord, now: number): Promise<void> {
+    const subject = await this.deps.subjects.get(session.sub, { consistent: true });
+    const status = sessionStatus(session, now, subject);
+    if (status === 'logged_out_everywhere' || status === 'disabled') {
+      await this.store.revoke(session.sid, 'logout_all', now);
+      throw STATUS_ERRORS[status]();
+    }
+  }
+
+  /** Whether the subject's watermark allows a session authenticated at `authenticatedAt`. */
+  public async watermarkAllows(sub: string, authenticatedAt: number): Promise<boolean> {
+    const subject = await this.deps.subjects.get(sub, { consistent: true });
+    return watermarkRefusal(subject, authenticatedAt) === undefined;
   }
 
   /**

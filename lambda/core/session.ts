@@ -123,6 +123,11 @@ export interface SessionStore {
    * @returns false when nothing was revoked.
    */
   revoke(sid: string, reason: RevokeReason, at: number, sub?: string): Promise<boolean>;
+  /**
+   * Sets `authenticatedAt` (a password change in this session), if the session belongs to `sub` and is not
+   * revoked. @returns false when nothing was written.
+   */
+  markAuthenticated(sid: string, sub: string, authenticatedAt: number): Promise<boolean>;
   /** Every session of a subject, newest first, revoked and expired ones included. */
   listBySubject(sub: string): Promise<SessionRecord[]>;
 }

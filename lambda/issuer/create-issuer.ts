@@ -15,6 +15,7 @@ import type { KeySet } from '../core/keys';
 import type { SessionStore } from '../core/session';
 import { SessionCache } from '../core/session-cache';
 import { SessionService } from '../core/session-service';
+import type { SubjectStore } from '../core/subject';
 import { SETTINGS } from '../settings';
 import { createIssuerHandler, type IssuerReadiness, NOT_READY_RETRY_AFTER_SECONDS } from './handler';
 
@@ -32,11 +33,15 @@ export interface IssuerSettings {
   readonly refreshGraceSeconds: number;
   readonly issuerKeyCacheTtlSeconds: number;
   readonly jwksCacheTtlSeconds: number;
+  /** How far ahead of the clock a subject watermark is set. @default 1 (lambda/settings.ts) */
+  readonly revocationClockMarginSeconds?: number;
 }
 
 /** Where an issuer's state lives: DynamoDB and Secrets Manager in Lambda, DynamoDB Local and a file locally. */
 export interface IssuerAdapters {
   readonly sessions: SessionStore;
+  /** The subjects' revocation watermarks. */
+  readonly subjects: SubjectStore;
   readonly users: UserStore;
   /** Reads the private key set (Secrets Manager AWSCURRENT, or the local key file); cached here. */
   readonly loadKeySet: () => Promise<KeySet>;
@@ -65,6 +70,7 @@ export function issuerSettingsFromEnv(env: Env): IssuerSettings {
     refreshGraceSeconds: env.setting(SETTINGS.refreshGraceSeconds),
     issuerKeyCacheTtlSeconds: env.setting(SETTINGS.issuerKeyCacheTtlSeconds),
     jwksCacheTtlSeconds: env.setting(SETTINGS.jwksCacheTtlSeconds),
+    revocationClockMarginSeconds: env.setting(SETTINGS.revocationClockMarginSeconds),
   };
 }
 
@@ -115,12 +121,16 @@ export function createIssuer(
   return createIssuerHandler({
     sessions: new SessionService({
       store: adapters.sessions,
+      subjects: adapters.subjects,
       keys,
       profile,
       policy: {
         idleTimeoutSeconds: settings.sessionIdleTimeoutSeconds,
         absoluteLifetimeSeconds: settings.sessionAbsoluteLifetimeSeconds,
         refreshGraceSeconds: settings.refreshGraceSeconds,
+        ...(settings.revocationClockMarginSeconds === undefined
+          ? {}
+          : { revocationClockMarginSeconds: settings.revocationClockMarginSeconds }),
       },
       clock,
       onSecurityEvent: (event) => {

@@ -2,11 +2,13 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../adapters/dynamodb-user-store';
 import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
 import { SERVICES } from '../adapters/metrics';
 import { secretsManagerKeySetLoader } from '../adapters/secrets-manager-key-source';
+import { SETTINGS } from '../settings';
 import { createIssuer, issuerSettingsFromEnv } from './create-issuer';
 
 // Everything below runs once per cold start: configuration is validated here and fails fast.
@@ -20,6 +22,11 @@ const jwksStore = new DynamoDbJwksStore(dynamo, tableName);
 /** The Lambda entry point: the token issuer, built from the environment. */
 export const handler = createIssuer(issuerSettingsFromEnv(env), {
   sessions: new DynamoDbSessionStore({ client: dynamo, tableName }),
+  subjects: new DynamoDbSubjectStore({
+    client: dynamo,
+    tableName,
+    sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
+  }),
   users: new DynamoDbUserStore({ client: dynamo, tableName }),
   loadKeySet: secretsManagerKeySetLoader(new SecretsManagerClient({}), env.string('SIGNING_KEYS_SECRET_ID')),
   loadPublicJwks: () => jwksStore.load(),

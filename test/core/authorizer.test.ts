@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { Authorizer } from '../../lambda/core/authorizer';
 import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
@@ -16,12 +17,14 @@ import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
 
 let client: DynamoDBClient;
 let store: DynamoDbSessionStore;
+let subjects: DynamoDbSubjectStore;
 let keys: KeySet;
 
 beforeAll(async () => {
   const table = await freshTable();
   client = table.client;
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  subjects = new DynamoDbSubjectStore({ client, tableName: table.tableName });
   keys = await generateKeySet({ now: Date.now() });
 });
 
@@ -68,7 +71,7 @@ function setup(
       : { replicationLagBoundMs: options.replicationLagBoundMs }),
   });
   const authorizer = new Authorizer(authenticator, options.routes ?? ROUTES);
-  const service = new SessionService({ store, keys: async () => keys, profile, clock: clock.now });
+  const service = new SessionService({ store, subjects, keys: async () => keys, profile, clock: clock.now });
   return { clock, authorizer, authenticator, service, sessions, loads: () => loads };
 }
 
@@ -215,6 +218,7 @@ describe('BearerAuthenticator session check', () => {
     const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
     const ghost = await new SessionService({
       store: noWrites,
+      subjects,
       keys: async () => keys,
       profile,
       clock: clock.now,
@@ -254,6 +258,7 @@ describe('BearerAuthenticator session check', () => {
       const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
       const service = new SessionService({
         store,
+        subjects,
         keys: async () => keys,
         profile,
         policy,
@@ -296,6 +301,7 @@ describe('JWKS refresh on an unknown kid', () => {
     const rotated = await generateKeySet({ now: Date.now() });
     const service = new SessionService({
       store,
+      subjects,
       keys: async () => rotated,
       profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
       clock: clock.now,
@@ -375,6 +381,7 @@ describe('a session created in another region, not replicated here yet', () => {
     const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
     const elsewhere = new SessionService({
       store: otherRegion,
+      subjects,
       keys: async () => keys,
       profile,
       clock: clock.now,

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { GrantError } from '../../lambda/core/errors';
 import { importJwks } from '../../lambda/core/jws';
@@ -14,6 +15,7 @@ import { AUDIENCE, FrozenClock, ISSUER, testKeySet } from '../support/fixtures';
 let client: DynamoDBClient;
 let tableName: string;
 let store: DynamoDbSessionStore;
+let subjects: DynamoDbSubjectStore;
 let keys: KeySet;
 
 beforeAll(async () => {
@@ -21,6 +23,7 @@ beforeAll(async () => {
   client = table.client;
   tableName = table.tableName;
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  subjects = new DynamoDbSubjectStore({ client, tableName: table.tableName });
   keys = await testKeySet();
 });
 
@@ -47,6 +50,7 @@ function setup(policy: SessionPolicy = {}, sessionStore: SessionStore = store) {
   const events: SecurityEvent[] = [];
   const service = new SessionService({
     store: sessionStore,
+    subjects,
     keys: async () => keys,
     profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
     policy: {
@@ -432,16 +436,23 @@ describe('logout, logout-all, listing', () => {
     expect((await store.get(victim.sid, { consistent: true }))?.revokedAt).toBeUndefined();
   });
 
-  test('logout-all revokes every session of the subject through the GSI and no one else', async () => {
-    const { service } = setup();
+  test('logout-all ends every session of the subject with one watermark write, and no one else', async () => {
+    const { service, clock } = setup();
     const mine = await Promise.all([1, 2, 3].map(() => service.login({ ...LOGIN, sub: 'everywhere' })));
     const other = await service.login({ ...LOGIN, sub: 'bystander' });
-    expect(await service.logoutAll('everywhere')).toBe(3);
+    await service.logoutAll('everywhere');
+    expect(await service.listSessions('everywhere')).toEqual([]);
     for (const tokens of mine) {
-      expect(await grantCode(service.refresh(tokens.refreshToken, 'native'))).toBe('session_revoked');
+      expect(await grantCode(service.refresh(tokens.refreshToken, 'native'))).toBe(
+        'session_logged_out_everywhere',
+      );
     }
     await expect(service.refresh(other.refreshToken, 'native')).resolves.toBeDefined();
-    expect(await service.logoutAll('everywhere')).toBe(0);
+    // A session created after the watermark (and its clock margin) lives.
+    clock.advance(2);
+    const later = await service.login({ ...LOGIN, sub: 'everywhere' });
+    await expect(service.refresh(later.refreshToken, 'native')).resolves.toBeDefined();
+    expect((await service.listSessions('everywhere')).map((session) => session.sid)).toEqual([later.sid]);
   });
 
   test('listing shows live sessions only, newest first', async () => {

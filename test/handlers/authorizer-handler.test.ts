@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import type { AccessTokenClaims } from '../../lambda/core/access-token';
@@ -35,7 +36,12 @@ beforeAll(async () => {
   client = table.client;
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
   keys = await generateKeySet({ now: Date.now() });
-  service = new SessionService({ store, keys: async () => keys, profile });
+  service = new SessionService({
+    store,
+    subjects: new DynamoDbSubjectStore({ client, tableName: table.tableName }),
+    keys: async () => keys,
+    profile,
+  });
 });
 
 afterAll(() => client.destroy());

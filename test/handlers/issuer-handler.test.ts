@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger, LOG_MESSAGES } from '../../lambda/adapters/logger';
 import { secretsManagerKeySetLoader } from '../../lambda/adapters/secrets-manager-key-source';
@@ -74,7 +75,12 @@ function issuerWith(
   const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
   const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
   const handler = createIssuerHandler({
-    sessions: new SessionService({ store, keys: async () => keys, profile }),
+    sessions: new SessionService({
+      store,
+      subjects: new DynamoDbSubjectStore({ client: dynamo, tableName }),
+      keys: async () => keys,
+      profile,
+    }),
     credentials: new CredentialService({
       users: new DynamoDbUserStore({ client: dynamo, tableName }),
       scrypt: { N: 2 ** 10 },
@@ -417,6 +423,7 @@ function wiredIssuer(options: {
     },
     {
       sessions: new DynamoDbSessionStore({ client: dynamo, tableName: table }),
+      subjects: new DynamoDbSubjectStore({ client: dynamo, tableName: table }),
       users: new DynamoDbUserStore({ client: dynamo, tableName: table }),
       loadKeySet: options.loadKeySet ?? secretsManagerKeySetLoader(secretsClient, arn),
       loadPublicJwks: () => jwksStore.load(),

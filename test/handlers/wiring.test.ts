@@ -24,6 +24,7 @@ describe('settings from the environment', () => {
       refreshGraceSeconds: SETTINGS.refreshGraceSeconds.default,
       issuerKeyCacheTtlSeconds: SETTINGS.issuerKeyCacheTtlSeconds.default,
       jwksCacheTtlSeconds: SETTINGS.jwksCacheTtlSeconds.default,
+      revocationClockMarginSeconds: SETTINGS.revocationClockMarginSeconds.default,
     });
   });
 

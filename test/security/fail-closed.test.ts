@@ -307,16 +307,23 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
     expect((await logout()).statusCode).toBe(204);
   });
 
-  test('logout-all with the subject query throttled: 503', async () => {
+  test('logout-all with the watermark write throttled: 503, no watermark, a retry logs out', async () => {
     const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
     const tokens = await login(handler);
-    armed.add('QueryCommand');
-    expect503(
-      await handler(
+    const logoutAll = () =>
+      handler(
         proxyEvent('POST', '/auth/logout-all', {
           headers: { Authorization: `Bearer ${tokens.accessToken}` },
         }),
-      ),
+      );
+    armed.add('UpdateItemCommand');
+    expect503(await logoutAll());
+    const subjects = [...(await scanTable(table.client, table.tableName)).keys()].filter((key) =>
+      key.startsWith('SUBJECT#'),
     );
+    expect(subjects).toEqual([]);
+    armed.clear();
+    expect((await logoutAll()).statusCode).toBe(204);
+    expect((await refresh(handler, tokens.refreshToken)).statusCode).toBe(400);
   });
 });

@@ -3,6 +3,7 @@ import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import fc from 'fast-check';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import { normalizeUsername } from '../../lambda/core/credentials';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
@@ -37,6 +38,7 @@ beforeAll(async () => {
   await new DynamoDbJwksStore(client, tableName).publish(toPublicJwks(keys), Date.now());
   const service = new SessionService({
     store: new DynamoDbSessionStore({ client, tableName }),
+    subjects: new DynamoDbSubjectStore({ client, tableName }),
     keys: async () => keys,
     profile: PROFILE,
   });

@@ -2,6 +2,7 @@ import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler } from '../../lambda/authorizer/handler';
@@ -64,6 +65,7 @@ export function buildIssuer(options: IssuerOptions) {
   const handler = createIssuerHandler({
     sessions: new SessionService({
       store,
+      subjects: new DynamoDbSubjectStore({ client: options.client, tableName: options.tableName }),
       keys: async () => options.keys,
       profile: PROFILE,
       clock,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
@@ -71,7 +72,12 @@ beforeAll(async () => {
     generateSigningKey('EdDSA', { state: 'previous', now }),
     generateSigningKey('ES256', { state: 'current', now }),
   ]);
-  service = new SessionService({ store, keys: async () => keys, profile });
+  service = new SessionService({
+    store,
+    subjects: new DynamoDbSubjectStore({ client, tableName: table.tableName }),
+    keys: async () => keys,
+    profile,
+  });
   live = await service.login({ sub: 'victim', clientId: 'native', scope: 'profile' });
 });
 
