@@ -4,7 +4,7 @@
  */
 import {
   type Decision,
-  evaluatePolicy,
+  decidePolicy,
   type PolicyContext,
   type ProtectedRoute,
   policyName,
@@ -87,17 +87,19 @@ export class Authorizer {
       const value = read(request);
       if (value !== undefined) requestFacts[fact] = value;
     }
-    const routes = await Promise.all(
-      this.routes.map(async (route) => ({
-        route,
-        decision: await evaluatePolicy(route.policy, {
-          claims,
-          session,
-          route: { method: route.method, path: route.path },
-          request: requestFacts,
-        }),
-      })),
+    // Synchronous unless a policy answers with a promise: no promise per route on the warm path.
+    const decisions = this.routes.map((route) =>
+      decidePolicy(route.policy, {
+        claims,
+        session,
+        route: { method: route.method, path: route.path },
+        request: requestFacts,
+      }),
     );
+    const settled = decisions.some((decision) => decision instanceof Promise)
+      ? await Promise.all(decisions)
+      : (decisions as Decision[]);
+    const routes = this.routes.map((route, index) => ({ route, decision: settled[index] as Decision }));
     const current =
       routes.find(({ route }) => route.method === request.method && route.path === request.path)?.decision ??
       NOT_IN_TABLE;

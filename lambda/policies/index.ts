@@ -14,6 +14,7 @@ export {
 } from './built-in';
 export {
   type Decision,
+  decidePolicy,
   definePolicy,
   evaluatePolicy,
   POLICY_ERROR,

@@ -185,15 +185,46 @@ export function definePolicy(
  * @returns a frozen decision.
  */
 export async function evaluatePolicy(policy: Policy, context: PolicyContext): Promise<Decision> {
+  return decidePolicy(policy, context);
+}
+
+/**
+ * {@link evaluatePolicy} without a promise when the policy answers synchronously (every built-in does): the
+ * authorizer's warm path evaluates every route per call, and a promise per route is measurable there
+ * (docs/performance.md). Same rules: never throws, fails closed, only the declared request facts.
+ */
+export function decidePolicy(policy: Policy, context: PolicyContext): Decision | Promise<Decision> {
+  let verdict: unknown;
   try {
-    const decision: unknown = await policy(onlyFacts(context, policyReads(policy)));
-    if (isDecision(decision)) {
-      return decision.failed === true && Object.isFrozen(decision)
-        ? decision
-        : Object.freeze(withFlag(decision));
+    verdict = policy(onlyFacts(context, policyReads(policy)));
+  } catch {
+    // A failing policy denies. The decision log records the policy and `policy_error`.
+    return failure(policyName(policy));
+  }
+  if (isThenable(verdict)) {
+    return Promise.resolve(verdict).then(
+      (settled) => settledDecision(policy, settled),
+      () => failure(policyName(policy)),
+    );
+  }
+  return settledDecision(policy, verdict);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function settledDecision(policy: Policy, verdict: unknown): Decision {
+  try {
+    if (isDecision(verdict)) {
+      return verdict.failed === true && Object.isFrozen(verdict) ? verdict : Object.freeze(withFlag(verdict));
     }
   } catch {
-    // Fall through: a failing policy denies. The decision log records the policy and `policy_error`.
+    // A getter that throws: fall through to the deny.
   }
   return failure(policyName(policy));
 }

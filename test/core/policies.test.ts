@@ -3,6 +3,7 @@ import {
   allOf,
   anyOf,
   authenticated,
+  decidePolicy,
   definePolicy,
   evaluatePolicy,
   not,
@@ -52,6 +53,41 @@ const throwing = definePolicy('throws()', () => {
 });
 const rejecting = definePolicy('rejects()', async () => {
   throw new Error('lookup failed');
+});
+
+describe('decidePolicy (the authorizer warm path)', () => {
+  test('answers a synchronous policy without a promise, as evaluatePolicy does', async () => {
+    const decided = decidePolicy(requireScope('items:read'), context());
+    expect(decided).not.toBeInstanceOf(Promise);
+    expect(decided).toEqual(await evaluatePolicy(requireScope('items:read'), context()));
+  });
+
+  test('settles an asynchronous policy, and fails closed on a throw, a rejection or a bad thenable', async () => {
+    const later = definePolicy('later()', async () => ({ allow: true, reason: 'yes' }));
+    await expect(decidePolicy(later, context())).resolves.toEqual(allow('later()', 'yes'));
+    expect(decidePolicy(throwing, context())).toEqual(failedDeny('throws()', POLICY_ERROR));
+    await expect(decidePolicy(rejecting, context())).resolves.toEqual(failedDeny('rejects()', POLICY_ERROR));
+    const thenable: Policy = Object.defineProperty(
+      // biome-ignore lint/suspicious/noThenProperty: a policy that answers with a thenable that rejects.
+      () => ({ then: (_: unknown, reject: (reason: unknown) => void) => reject(new Error('no')) }) as never,
+      'name',
+      { value: 'thenable()' },
+    );
+    await expect(decidePolicy(thenable, context())).resolves.toEqual(failedDeny('thenable()', POLICY_ERROR));
+    const getter: Policy = Object.defineProperty(
+      () =>
+        ({
+          get allow(): boolean {
+            throw new Error('getter');
+          },
+          policy: 'getter()',
+          reason: 'x',
+        }) as never,
+      'name',
+      { value: 'getter()' },
+    );
+    expect(decidePolicy(getter, context())).toEqual(failedDeny('getter()', POLICY_ERROR));
+  });
 });
 
 describe('requireScope', () => {
