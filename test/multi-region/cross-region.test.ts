@@ -260,3 +260,42 @@ test('8. a key rotation in the primary: new tokens accepted in every region, no 
   await verify;
   expect({ refused, checks: checks > 10 }).toEqual({ refused: 0, checks: true });
 }, 60_000);
+
+test('9. log in in region 2, then at once "log out everywhere" in region 1, before replication: the region-2 session is refused everywhere within lag + budget', async () => {
+  // Another user than the other scenarios': "log out everywhere" ends every session of the subject.
+  const ADMIN = { username: 'admin', password: 'admin-password', client_id: 'native' };
+  const loginAs = async (url: string): Promise<Tokens> => {
+    const response = await fetch(`${url}/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(ADMIN),
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as Tokens;
+  };
+  const caller = await loginAs(region1);
+  await replicated();
+  // The stolen session: opened in region 2, not yet replicated to region 1 (nor in its bySubject index).
+  const stolen = await loginAs(region2);
+  const response = await fetch(`${region1}/auth/logout-all`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${caller.access_token}` },
+  });
+  expect(response.status).toBe(204);
+  // Region 1 refuses it at once: its session item is unknown there, the watermark is not.
+  expect(await me(region1, stolen.access_token)).toBe(401);
+  expect(await me(region1, caller.access_token)).toBe(401);
+  // Region 2 refuses it once the watermark item has replicated, within lag + session cache.
+  const latency = await untilStatus(region2, stolen.access_token, 401, REFUSAL_BOUND_MS);
+  process.stdout.write(`cross-region logout everywhere: refused in region 2 after ${latency} ms\n`);
+  expect(latency).toBeLessThanOrEqual(REFUSAL_BOUND_MS);
+  await replicated();
+  expect((await refresh(region2, stolen.refresh_token)).status).toBe(400);
+  expect((await refresh(region1, caller.refresh_token)).status).toBe(400);
+  // A session opened after the watermark and its clock margin lives (2 s: the margin, plus the whole second
+  // by which a token's `iat` can trail its login when region 1 checks it before its session has replicated).
+  await sleep(2100);
+  const after = await loginAs(region2);
+  expect(await me(region2, after.access_token)).toBe(200);
+  expect(await me(region1, after.access_token)).toBe(200);
+});
