@@ -7,11 +7,12 @@ import { benchCrossRegion } from './cross-region';
 import { startBenchDynamo } from './dynamo';
 import { type Figure, machine, printTable, progress } from './harness';
 import { benchIssuer } from './issuer';
+import { benchLogoutAll } from './logout-all';
 import { benchPlatformLoad } from './platform-load';
 import { benchVerify } from './verify';
 
 /**
- * `npm run bench` (about 6 minutes) and `npm run bench -- --quick` (under 2 minutes): the six benchmarks of
+ * `npm run bench` (about 6 minutes) and `npm run bench -- --quick` (under 2 minutes): the seven benchmarks of
  * docs/performance.md. Prints a table and writes bench/results/latest.json. Exits 0 whether or not a target
  * is met (a timing never fails CI); exits 1 only when a benchmark could not run at all.
  */
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     await attempt('2 authorizer', () => benchAuthorizer(dynamo, options));
     await attempt('3 cold start', () => benchColdStart(dynamo, { rounds: settings.coldRounds }));
     await attempt('4 issuer', () => benchIssuer(dynamo, { ...options, logins: settings.logins }));
+    await attempt('7 logout-all', () => benchLogoutAll(dynamo, { rounds: quick ? 3 : 10 }));
     await attempt('5 platform', () =>
       benchPlatformLoad(dynamo, {
         durationSeconds: settings.loadSeconds,
