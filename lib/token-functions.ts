@@ -95,8 +95,11 @@ export interface TokenIssuerProps extends TokenFunctionProps {
 
 /**
  * The token issuer function (lambda/issuer). It reads the private key set from its region's replica of the
- * secret, reads sessions, users, login throttles and the JWKS item of its region's replica, and writes only
- * sessions and login throttles: it cannot write users, the secret or the JWKS item.
+ * secret, reads sessions, users (and their `USERID#` items), login throttles and the JWKS item of its
+ * region's replica, and writes sessions and login throttles; of users it may only update (the password
+ * change's new hash, a write conditional on the stored hash in the code; IAM cannot tell an UpdateItem that
+ * would create an item from one that changes it): it cannot put or delete users, write their `USERID#` items,
+ * the secret or the JWKS item.
  *
  * @example
  * const issuer = new TokenIssuer(this, 'Issuer', { tableName, issuer, audience, signingKeys, clients, ... });
@@ -134,6 +137,7 @@ export class TokenIssuer extends Construct {
             'dynamodb:LeadingKeys': [
               LEADING_KEYS.sessions,
               LEADING_KEYS.users,
+              LEADING_KEYS.userIds,
               LEADING_KEYS.loginThrottles,
               LEADING_KEYS.jwks,
             ],
@@ -151,6 +155,14 @@ export class TokenIssuer extends Construct {
             'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.loginThrottles],
           },
         },
+      }),
+    );
+    // The password change (`POST /auth/password`): one conditional UpdateItem of the user item's hash.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [arns.table],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.users] } },
       }),
     );
     this.function.addToRolePolicy(

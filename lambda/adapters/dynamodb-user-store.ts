@@ -4,8 +4,9 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
-  PutItemCommand,
   ScanCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { UserRecord, UserStore } from '../core/credentials';
@@ -29,6 +30,8 @@ export interface DynamoDbUserStoreProps {
  *
  * - `USER#<username>`: `username`, `userId` (the subject, deliberately not named `sub`, which would put
  *   users into the session-only `bySubject` GSI), `scope`, `passwordHash`;
+ * - `USERID#<userId>`: `username` only, written with the user item in one transaction: how the password
+ *   change finds the user of a bearer token's `sub`. The issuer reads it and never writes it;
  * - `LOGIN#<username>`: the account-wide failure counter (`hits`, `windowStart`) and the soft back-off's next
  *   slot (`nextSlotAt`), for any username, known or not;
  * - `LOGIN#<username> <source>` (`ip:<address>` or `device:<id>`): the password checks of one source for
@@ -77,36 +80,90 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
   }
 
   public async putUser(user: UserRecord, options?: { readonly overwrite?: boolean }): Promise<boolean> {
+    // The user item and its USERID# pointer in one transaction: never a user without its pointer.
     try {
       await this.client.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: {
-            ...userKey(user.username),
-            username: { S: user.username },
-            userId: { S: user.userId },
-            scope: { S: user.scope },
-            passwordHash: { S: user.passwordHash },
-          },
-          ...(options?.overwrite === true
-            ? {}
-            : {
-                ConditionExpression: 'attribute_not_exists(#pk)',
-                ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
-              }),
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...userKey(user.username),
+                  username: { S: user.username },
+                  userId: { S: user.userId },
+                  scope: { S: user.scope },
+                  passwordHash: { S: user.passwordHash },
+                },
+                ...(options?.overwrite === true
+                  ? {}
+                  : {
+                      ConditionExpression: 'attribute_not_exists(#pk)',
+                      ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+                    }),
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...userIdKey(user.userId), username: { S: user.username } },
+              },
+            },
+          ],
         }),
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (
+        error instanceof TransactionCanceledException &&
+        error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
+      ) {
+        return false;
+      }
       throw error;
     }
+  }
+
+  public async getUsername(userId: string): Promise<string | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: userIdKey(userId), ConsistentRead: true }),
+    );
+    if (Item === undefined) return undefined;
+    const username = Item.username?.S;
+    if (username === undefined) throw new TypeError(`user id item ${KEY_PREFIX.userId}... is incomplete`);
+    return username;
+  }
+
+  public async replacePasswordHash(
+    username: string,
+    userId: string,
+    expectedHash: string,
+    passwordHash: string,
+  ): Promise<boolean> {
+    const replaced = await this.conditional(async () => {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: userKey(username),
+          UpdateExpression: 'SET passwordHash = :next',
+          ConditionExpression: 'userId = :userId AND passwordHash = :expected',
+          ExpressionAttributeValues: {
+            ':next': { S: passwordHash },
+            ':userId': { S: userId },
+            ':expected': { S: expectedHash },
+          },
+        }),
+      );
+      return true;
+    });
+    return replaced === true;
   }
 
   /**
    * Deletes a user item (`USER#<username>`, the normalised username). The issuer never calls it: operator
    * tooling does (`npm run verify-deployment` removes the user it created). Throttle items are left to their
-   * TTL, and the user's sessions to their expiry.
+   * TTL, and the user's sessions to their expiry. Its `USERID#` item goes too, unless it names another user
+   * by then.
    *
    * @returns whether a user item was there to delete.
    */
@@ -114,6 +171,19 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
     const { Attributes } = await this.client.send(
       new DeleteItemCommand({ TableName: this.tableName, Key: userKey(username), ReturnValues: 'ALL_OLD' }),
     );
+    const userId = Attributes?.userId?.S;
+    if (userId !== undefined) {
+      await this.conditional(() =>
+        this.client.send(
+          new DeleteItemCommand({
+            TableName: this.tableName,
+            Key: userIdKey(userId),
+            ConditionExpression: 'username = :username',
+            ExpressionAttributeValues: { ':username': { S: username } },
+          }),
+        ),
+      );
+    }
     return Attributes !== undefined;
   }
 
@@ -251,6 +321,10 @@ const SOURCE_SEPARATOR = ' ';
 
 function userKey(username: string): Record<string, AttributeValue> {
   return { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.user + username } };
+}
+
+function userIdKey(userId: string): Record<string, AttributeValue> {
+  return { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.userId + userId } };
 }
 
 /** `LOGIN#<username>` for the account-wide counter, `LOGIN#<username> <source>` for a source's. */

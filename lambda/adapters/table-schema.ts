@@ -4,8 +4,8 @@
  */
 export const TABLE_SCHEMA = {
   /**
-   * Partition key of every item: `SESSION#<sid>`, `USER#<username>`, `LOGIN#<username>`, `SUBJECT#<subject
-   * key>` (lambda/core/subject.ts `subjectKey`), `JWKS`.
+   * Partition key of every item: `SESSION#<sid>`, `USER#<username>`, `USERID#<userId>`, `LOGIN#<username>`,
+   * `SUBJECT#<subject key>` (lambda/core/subject.ts `subjectKey`), `JWKS`.
    */
   partitionKey: 'pk',
   /** Epoch-seconds attribute DynamoDB's TTL deletes items by. */
@@ -18,6 +18,8 @@ export const TABLE_SCHEMA = {
 export const KEY_PREFIX = {
   session: 'SESSION#',
   user: 'USER#',
+  /** A user's username by subject (`userId`): how a bearer route finds the user item of its `sub`. */
+  userId: 'USERID#',
   loginThrottle: 'LOGIN#',
   /** The revocation watermark of a subject, keyed by `subjectKey(sub)`. */
   subject: 'SUBJECT#',
@@ -33,6 +35,7 @@ export const JWKS_ITEM_KEY = 'JWKS';
 export const LEADING_KEYS = {
   sessions: `${KEY_PREFIX.session}*`,
   users: `${KEY_PREFIX.user}*`,
+  userIds: `${KEY_PREFIX.userId}*`,
   loginThrottles: `${KEY_PREFIX.loginThrottle}*`,
   subjects: `${KEY_PREFIX.subject}*`,
   jwks: JWKS_ITEM_KEY,

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from './clock';
-import { AccountLockedError, GrantError } from './errors';
+import { AccountLockedError, GrantError, InvalidRequestError } from './errors';
 import type { MacKey } from './keys';
 import { currentMacKey } from './keys';
 import {
@@ -21,6 +21,7 @@ import {
   type ScryptParams,
   scryptHasher,
 } from './password-hashing';
+import { enforcePasswordPolicy } from './password-policy';
 import { enforceUsername } from './username';
 
 export { MAX_USERNAME_LENGTH } from './username';
@@ -63,6 +64,22 @@ export interface UserStore extends ThrottleStore {
    * @returns false when the username exists and `overwrite` was not requested (nothing is written).
    */
   putUser(user: UserRecord, options?: { readonly overwrite?: boolean }): Promise<boolean>;
+  /**
+   * The normalised username of the user whose subject is `userId` (strongly consistent where storage offers
+   * it), or undefined when none was written for it.
+   */
+  getUsername(userId: string): Promise<string | undefined>;
+  /**
+   * Replaces a user's password hash, only if the user still has this `userId` and still holds `expectedHash`
+   * (a concurrent change or re-creation wins, and this write does nothing).
+   * @returns false when nothing was written.
+   */
+  replacePasswordHash(
+    username: string,
+    userId: string,
+    expectedHash: string,
+    passwordHash: string,
+  ): Promise<boolean>;
 }
 
 /** Who logged in. */
@@ -182,6 +199,62 @@ export class CredentialService {
   ): Promise<AuthenticatedUser> {
     const name = normalizeUsername(username);
     const secret = normalizePassword(password);
+    const checked = await this.checkPassword(name, secret, attempt, (user) => user);
+    const { user, keys, deviceId, now } = checked;
+    const newest = keys.length === 0 ? undefined : currentMacKey({ signingKeys: [], macKeys: keys });
+    return {
+      userId: user.userId,
+      username: user.username,
+      scope: user.scope,
+      ...(newest === undefined ? {} : { deviceToken: issueDeviceToken(newest, name, now, deviceId) }),
+    };
+  }
+
+  /**
+   * Changes the password of the user whose subject is `userId` (the bearer token's `sub`): finds the
+   * username through the store, checks the new password against the policy (password-policy.ts), then the
+   * current password behind the login throttle exactly as {@link authenticate} does (the same counters: a
+   * wrong current password is a failed login of the account), and only then writes the new hash, on the
+   * condition that the stored hash is still the one checked. Sessions are the caller's business.
+   * @throws {InvalidRequestError} for input outside the limits, or when the subject has no password login.
+   * @throws {PasswordPolicyError} naming the rule the new password breaks (before any password work).
+   * @throws {AccountLockedError} when the throttle refuses the attempt, before any password work.
+   * @throws {GrantError} `invalid_credentials` for a wrong current password, or when the stored hash changed
+   * after it was checked (a concurrent change won).
+   */
+  public async changePassword(
+    userId: string,
+    currentPassword: unknown,
+    newPassword: unknown,
+    attempt: LoginAttempt = {},
+  ): Promise<{ readonly username: string }> {
+    const current = normalizePassword(currentPassword);
+    const name = await this.users.getUsername(userId);
+    if (name === undefined) throw new InvalidRequestError('this account has no password to change');
+    const next = enforcePasswordPolicy(newPassword, name);
+    // A user re-created under this name with another subject is not this subject's account.
+    const { user } = await this.checkPassword(name, current, attempt, (found) =>
+      found.userId === userId ? found : undefined,
+    );
+    const passwordHash = await this.hasher.hash(next, this.params);
+    if (!(await this.users.replacePasswordHash(name, userId, user.passwordHash, passwordHash))) {
+      throw invalidCredentials();
+    }
+    return { username: name };
+  }
+
+  /**
+   * The throttled password check of login and password change: reserves the attempt for the account and its
+   * source (and a back-off slot when due) before any password work, checks the password against the user
+   * `accept` keeps (a dummy hash when none: the same scrypt work), clears the source's count on success and
+   * counts a failure account-wide.
+   */
+  private async checkPassword(
+    name: string,
+    secret: string,
+    attempt: LoginAttempt,
+    accept: (user: UserRecord) => UserRecord | undefined,
+  ): Promise<{ user: UserRecord; keys: readonly MacKey[]; deviceId: string | undefined; now: number }> {
     const address = attempt.source ?? 'unknown';
     const now = this.clock();
     const keys = this.macKeys === undefined ? [] : await this.macKeys();
@@ -223,18 +296,13 @@ export class CredentialService {
       throw new AccountLockedError(this.policy.accountBackoffSeconds);
     }
 
-    const user = await this.users.getUser(name);
+    const found = await this.users.getUser(name);
+    const user = found === undefined ? undefined : accept(found);
     const stored = user?.passwordHash ?? (await this.dummy());
     const matches = await this.hasher.verify(secret, stored);
     if (user !== undefined && matches) {
       await this.users.clear(sourceKey);
-      const newest = keys.length === 0 ? undefined : currentMacKey({ signingKeys: [], macKeys: keys });
-      return {
-        userId: user.userId,
-        username: user.username,
-        scope: user.scope,
-        ...(newest === undefined ? {} : { deviceToken: issueDeviceToken(newest, name, now, deviceId) }),
-      };
+      return { user, keys, deviceId, now };
     }
     await this.users.reserve({ username: name }, { at: now, windowMs, limit: Number.MAX_SAFE_INTEGER });
     refused('invalid_credentials');

@@ -65,6 +65,12 @@ export interface IssuerDeps {
       password: string,
       attempt?: { readonly source?: string; readonly deviceToken?: string },
     ): Promise<{ readonly userId: string; readonly scope: string; readonly deviceToken?: string }>;
+    changePassword(
+      userId: string,
+      currentPassword: string,
+      newPassword: string,
+      attempt?: { readonly source?: string },
+    ): Promise<unknown>;
   };
   readonly authenticator: BearerAuthenticator;
   /** The published public JWKS. */
@@ -88,7 +94,7 @@ type Route = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
 /**
  * The token issuer as an API Gateway REST proxy handler: login, refresh (RFC 6749 section 6), logout,
- * logout everywhere, session listing and revocation, RFC 7009 revocation, JWKS and discovery. Every body
+ * logout everywhere, password change, session listing and revocation, RFC 7009 revocation, JWKS and discovery. Every body
  * is validated, every error is mapped to an OAuth-style JSON body in one place ({@link toHttpError}).
  */
 export function createIssuerHandler(
@@ -103,6 +109,7 @@ export function createIssuerHandler(
       await deps.sessions.logoutAll(claims.sub);
       return noContent();
     },
+    'POST /auth/password': (event) => changePassword(deps, event),
     'GET /auth/sessions': (event) => listSessions(deps, event),
     'DELETE /auth/sessions/{id}': async (event) => {
       const { claims } = await bearer(deps, event);
@@ -182,7 +189,11 @@ export function toHttpError(error: unknown, route: string): HttpError {
     });
   }
   if (error instanceof GrantError) {
-    // Login answers 401 alike for a wrong password and an unknown user; the token endpoint answers 400.
+    // Login answers 401 alike for a wrong password and an unknown user, and the password change for a wrong
+    // current password; the token endpoint answers 400.
+    if (route === PASSWORD_ROUTE) {
+      return new HttpError(401, 'invalid_grant', 'the current password is wrong');
+    }
     const status = route === 'POST /auth/login' ? 401 : 400;
     const description =
       error.code === 'invalid_credentials' ? 'invalid username or password' : 'invalid grant';
@@ -397,6 +408,54 @@ async function logout(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<AP
     throw new InvalidRequestError('a bearer token or a refresh token is required');
   await deps.sessions.revokeByRefreshToken(refreshToken, registered.clientId, 'logout');
   return noContent(registered.refreshTokenDelivery === 'cookie' ? [clearCookie()] : []);
+}
+
+const PASSWORD_ROUTE = 'POST /auth/password';
+
+/**
+ * `POST /auth/password` (JSON `current_password`, `new_password`, with the bearer token): the caller's
+ * session must be live and not behind its subject's watermark; the credential service checks the new
+ * password's policy and the current password (throttled as login) and stores the new hash; then every other
+ * session of the subject ends (one watermark write) and the caller's is kept. 204.
+ *
+ * The hash is written only after every check passed, the watermark only after the hash. If the hash write
+ * succeeded and the session write failed, the answer is 503: the new password works, the other sessions
+ * have not ended yet, and the same request with the new password as `current_password` completes it
+ * (docs/design.md "Password change").
+ */
+async function changePassword(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const { claims, session } = await bearer(deps, event);
+  // The issuer's own check of the watermark (a session ended by "log out everywhere" or a disable must not
+  // be revived by marking it re-authenticated below).
+  if (!(await deps.sessions.watermarkAllows(claims.sub, session.authenticatedAt))) throw invalidToken();
+  const body = parseBody(event, 'json');
+  const { current_password: current, new_password: next } = body;
+  if (current === undefined || next === undefined) {
+    throw new InvalidRequestError('current_password and new_password are required');
+  }
+  const source = event.requestContext?.identity?.sourceIp;
+  await deps.credentials.changePassword(claims.sub, current, next, {
+    ...(typeof source === 'string' && source !== '' ? { source } : {}),
+  });
+  try {
+    // False: the caller's session was revoked meanwhile; every session ends then, the caller's was already.
+    if (!(await deps.sessions.endOtherSessions(claims.sub, claims.sid))) {
+      await deps.sessions.logoutAll(claims.sub);
+    }
+  } catch (error) {
+    deps.logger.error('password changed, other sessions not ended', {
+      route: PASSWORD_ROUTE,
+      error: (error as Error)?.name ?? 'unknown',
+    });
+    throw new HttpError(
+      503,
+      'temporarily_unavailable',
+      'the password was changed but other sessions may not have ended; repeat the request with the new ' +
+        'password as current_password',
+      { 'Retry-After': '1' },
+    );
+  }
+  return noContent();
 }
 
 async function listSessions(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {

@@ -15,6 +15,7 @@ export const ISSUER_ROUTES: readonly RoutePattern[] = [
   { method: 'POST', path: '/auth/token' },
   { method: 'POST', path: '/auth/logout' },
   { method: 'POST', path: '/auth/logout-all' },
+  { method: 'POST', path: '/auth/password' },
   { method: 'GET', path: '/auth/sessions' },
   { method: 'DELETE', path: '/auth/sessions/{id}' },
   { method: 'POST', path: '/auth/revoke' },

@@ -46,6 +46,7 @@ const item = (action: string, region: string, key: string): IamRequest => ({
 });
 const session = `${KEY_PREFIX.session}abc`;
 const user = `${KEY_PREFIX.user}alice`;
+const userId = `${KEY_PREFIX.userId}u-alice`;
 const throttle = `${KEY_PREFIX.loginThrottle}alice`;
 
 /** The key ARN a statement about this stack's own key resolves to (the evaluator names keys by logical id). */
@@ -89,6 +90,8 @@ describe.each([
     test.each([
       ['read a session', item('GetItem', region, session)],
       ['read a user', item('GetItem', region, user)],
+      ['find a user by subject', item('GetItem', region, userId)],
+      ["change a user's password hash", item('UpdateItem', region, user)],
       ['read a login throttle', item('GetItem', region, throttle)],
       ['read the JWKS', item('GetItem', region, JWKS_ITEM_KEY)],
       ['create a session', item('PutItem', region, session)],
@@ -116,6 +119,9 @@ describe.each([
     });
     test.each([
       ['write a user', item('PutItem', region, user)],
+      ['delete a user', item('DeleteItem', region, user)],
+      ["write a user's subject item", item('PutItem', region, userId)],
+      ["update a user's subject item", item('UpdateItem', region, userId)],
       ['write the JWKS', item('PutItem', region, JWKS_ITEM_KEY)],
       ['write the private keys', { action: 'secretsmanager:PutSecretValue', resource: secretArn(region) }],
       ['decrypt with the key directly', { action: 'kms:Decrypt', resource: ownKeyArn(stack) }],

@@ -225,6 +225,9 @@ describe('error responses: no-store, no token, no secret, no stack trace', () =>
         authenticate: async () => {
           throw cause;
         },
+        changePassword: async () => {
+          throw cause;
+        },
       },
     });
     const crashed = await lastLogin(buggy.handler, 'alice', 'alice-password');
