@@ -543,6 +543,12 @@ describe('logout', () => {
     }
     expect((await me(admin.accessToken)).status).toBe(200);
     expect((await refresh(admin.refreshToken)).status).toBe(200);
+    // The watermark ends sessions created up to its clock margin (1 s) after it; a session created later
+    // lives (and the next tests log in as this user).
+    await sleep(1100);
+    const later = await nativeSession();
+    expect((await me(later.accessToken)).status).toBe(200);
+    expect((await refresh(later.refreshToken)).status).toBe(200);
   });
 });
 
