@@ -43,8 +43,9 @@ export interface TokenAuthorizerProps extends TokenFunctionProps {
 }
 
 /**
- * The REQUEST authorizer function (lambda/authorizer). Least privilege: `GetItem` on session items and the
- * JWKS item of its region's replica only; no secret, no write, no user items (password hashes).
+ * The REQUEST authorizer function (lambda/authorizer). Least privilege: `GetItem` and `BatchGetItem` (a session
+ * and its subject's watermark in one request) on session items, subject watermark items and the JWKS item of
+ * its region's replica only; no secret, no write, no user items (password hashes).
  *
  * @example
  * const authorizer = new TokenAuthorizer(this, 'Authorizer', { tableName, issuer, audience, accessTokenTtl, clockSkew, sessionCacheTtl });
@@ -73,10 +74,15 @@ export class TokenAuthorizer extends Construct {
     });
     this.function.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem'],
+        // BatchGetItem is authorized per key like GetItem: `dynamodb:LeadingKeys` holds every partition key
+        // of the batch, and ForAllValues requires each to match
+        // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
         resources: [tableArns(this, props.tableName).table],
         conditions: {
-          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.jwks] },
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.subjects, LEADING_KEYS.jwks],
+          },
         },
       }),
     );
@@ -95,8 +101,9 @@ export interface TokenIssuerProps extends TokenFunctionProps {
 
 /**
  * The token issuer function (lambda/issuer). It reads the private key set from its region's replica of the
- * secret, reads sessions, users, login throttles and the JWKS item of its region's replica, and writes only
- * sessions and login throttles: it cannot write users, the secret or the JWKS item.
+ * secret, reads sessions, subject watermarks, users, login throttles and the JWKS item of its region's
+ * replica, and writes only sessions, subject watermarks and login throttles: it cannot write users, the
+ * secret or the JWKS item.
  *
  * @example
  * const issuer = new TokenIssuer(this, 'Issuer', { tableName, issuer, audience, signingKeys, clients, ... });
@@ -133,10 +140,25 @@ export class TokenIssuer extends Construct {
           'ForAllValues:StringLike': {
             'dynamodb:LeadingKeys': [
               LEADING_KEYS.sessions,
+              LEADING_KEYS.subjects,
               LEADING_KEYS.users,
               LEADING_KEYS.loginThrottles,
               LEADING_KEYS.jwks,
             ],
+          },
+        },
+      }),
+    );
+    // The bearer routes' session check reads a session and its subject's watermark in one BatchGetItem (each
+    // key of the batch must match, as for GetItem:
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:BatchGetItem'],
+        resources: [arns.table],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.subjects],
           },
         },
       }),
@@ -151,6 +173,14 @@ export class TokenIssuer extends Construct {
             'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.loginThrottles],
           },
         },
+      }),
+    );
+    // Log out everywhere, a password change and a disable move a subject's watermark: UpdateItem only.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [arns.table],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.subjects] } },
       }),
     );
     this.function.addToRolePolicy(
