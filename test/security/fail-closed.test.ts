@@ -239,10 +239,10 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   const sessionItems = async () =>
     [...(await scanTable(table.client, table.tableName))].filter(([pk]) => pk.startsWith('SESSION#'));
 
-  test('the authorizer throws the dependency failure when GetItem is throttled', async () => {
+  test('the authorizer throws the dependency failure when its session read (BatchGetItem) is throttled', async () => {
     const tokens = await login(buildIssuer({ client: throttled, tableName: table.tableName, keys }).handler);
     const { handler, lines } = buildAuthorizer({ client: throttled, tableName: table.tableName, keys });
-    armed.add('GetItemCommand');
+    armed.add('BatchGetItemCommand');
     await expect(handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
       new RegExp(`^${DEPENDENCY_FAILURE}$`),
     );
