@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
+import { sdkSessionSubjectReader } from '../lambda/adapters/dynamodb-sdk-batch-get';
 import { createLogger } from '../lambda/adapters/logger';
 import { KEY_PREFIX, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 import { createAuthorizerHandler } from '../lambda/authorizer/handler';
@@ -77,7 +78,10 @@ export async function benchAuthorizer(dynamo: BenchDynamo, options: CompareOptio
       ttlSeconds: TTL_SECONDS,
       keys: jwks.get,
     });
-    const sessions = new SessionCache({ store: dynamo.sessions, ttlMs: sessionTtlMs });
+    const sessions = new SessionCache({
+      reader: sdkSessionSubjectReader(dynamo.client, dynamo.tableName),
+      ttlMs: sessionTtlMs,
+    });
     return createAuthorizerHandler({
       authorizer: new Authorizer(new BearerAuthenticator({ verifier, jwks, sessions }), PROTECTED_ROUTES),
       logger: createLogger('authorizer', write),

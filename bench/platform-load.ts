@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SessionRecord, SessionStore } from '../lambda/core/session';
-import { SessionCache } from '../lambda/core/session-cache';
+import type { SessionRecord } from '../lambda/core/session';
+import { SessionCache, type SessionSubjectReader } from '../lambda/core/session-cache';
 import { DEMO_USERS, startLocalPlatform } from '../local/platform';
 import type { BenchDynamo } from './dynamo';
 import { type Figure, progress, round3 } from './harness';
@@ -162,11 +162,11 @@ export async function benchPlatformLoad(
 
     // The caches have a size limit: push far more distinct sessions than it holds through a SessionCache.
     const limit = 10_000;
-    const fake: SessionStore = {
-      get: async (sid: string) => ({ sid }) as unknown as SessionRecord,
-    } as unknown as SessionStore;
-    const cache = new SessionCache({ store: fake, ttlMs: 60_000 });
-    for (let i = 0; i < 5 * limit; i++) await cache.get(`sid-${i}`);
+    const fake: SessionSubjectReader = {
+      read: async (sid: string) => ({ session: { sid } as unknown as SessionRecord, subject: undefined }),
+    };
+    const cache = new SessionCache({ reader: fake, ttlMs: 60_000 });
+    for (let i = 0; i < 5 * limit; i++) await cache.get(`sid-${i}`, 'sub');
 
     const errors = result.errors + result.timeouts + result.non2xx + refreshErrors;
     return [

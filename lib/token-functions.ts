@@ -43,8 +43,9 @@ export interface TokenAuthorizerProps extends TokenFunctionProps {
 }
 
 /**
- * The REQUEST authorizer function (lambda/authorizer). Least privilege: `GetItem` on session items and the
- * JWKS item of its region's replica only; no secret, no write, no user items (password hashes).
+ * The REQUEST authorizer function (lambda/authorizer). Least privilege: `GetItem` and `BatchGetItem` (a session
+ * and its subject's watermark in one request) on session items, subject watermark items and the JWKS item of
+ * its region's replica only; no secret, no write, no user items (password hashes).
  *
  * @example
  * const authorizer = new TokenAuthorizer(this, 'Authorizer', { tableName, issuer, audience, accessTokenTtl, clockSkew, sessionCacheTtl });
@@ -73,10 +74,15 @@ export class TokenAuthorizer extends Construct {
     });
     this.function.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem'],
+        // BatchGetItem is authorized per key like GetItem: `dynamodb:LeadingKeys` holds every partition key
+        // of the batch, and ForAllValues requires each to match
+        // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
         resources: [tableArns(this, props.tableName).table],
         conditions: {
-          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.jwks] },
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.subjects, LEADING_KEYS.jwks],
+          },
         },
       }),
     );
@@ -95,11 +101,11 @@ export interface TokenIssuerProps extends TokenFunctionProps {
 
 /**
  * The token issuer function (lambda/issuer). It reads the private key set from its region's replica of the
- * secret, reads sessions, users (and their `USERID#` items), login throttles and the JWKS item of its
- * region's replica, and writes sessions and login throttles; of users it may only update (the password
- * change's new hash, a write conditional on the stored hash in the code; IAM cannot tell an UpdateItem that
- * would create an item from one that changes it): it cannot put or delete users, write their `USERID#` items,
- * the secret or the JWKS item.
+ * secret, reads sessions, subject watermarks, users (and their `USERID#` items), login throttles and the
+ * JWKS item of its region's replica, and writes sessions, subject watermarks and login throttles; of users it
+ * may only update (the password change's new hash, a write conditional on the stored hash in the code; IAM
+ * cannot tell an UpdateItem that would create an item from one that changes it): it cannot put or delete
+ * users, write their `USERID#` items, the secret or the JWKS item.
  *
  * @example
  * const issuer = new TokenIssuer(this, 'Issuer', { tableName, issuer, audience, signingKeys, clients, ... });
@@ -136,11 +142,26 @@ export class TokenIssuer extends Construct {
           'ForAllValues:StringLike': {
             'dynamodb:LeadingKeys': [
               LEADING_KEYS.sessions,
+              LEADING_KEYS.subjects,
               LEADING_KEYS.users,
               LEADING_KEYS.userIds,
               LEADING_KEYS.loginThrottles,
               LEADING_KEYS.jwks,
             ],
+          },
+        },
+      }),
+    );
+    // The bearer routes' session check reads a session and its subject's watermark in one BatchGetItem (each
+    // key of the batch must match, as for GetItem:
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:BatchGetItem'],
+        resources: [arns.table],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [LEADING_KEYS.sessions, LEADING_KEYS.subjects],
           },
         },
       }),
@@ -157,12 +178,15 @@ export class TokenIssuer extends Construct {
         },
       }),
     );
-    // The password change (`POST /auth/password`): one conditional UpdateItem of the user item's hash.
+    // The password change (`POST /auth/password`): one conditional UpdateItem of the user item's hash; log
+    // out everywhere and the password change move a subject's watermark. UpdateItem only.
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['dynamodb:UpdateItem'],
         resources: [arns.table],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.users] } },
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [LEADING_KEYS.users, LEADING_KEYS.subjects] },
+        },
       }),
     );
     this.function.addToRolePolicy(

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
+import { sdkSessionSubjectReader } from '../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
@@ -282,6 +283,7 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
   const { url, issuer: issuerUrl, logger } = settings;
   const localApi = `arn:aws:execute-api:${settings.region}:000000000000:local00api/local`;
   const sessions = new DynamoDbSessionStore({ client: settings.client, tableName: TABLE_NAME });
+  const sessionReader = sdkSessionSubjectReader(settings.client, TABLE_NAME);
   const loadPublicJwks = () => settings.jwksStore.load();
   // The same wiring as each Lambda entry point (lambda/*/create-*.ts); only the settings and adapters differ.
   const shared = {
@@ -306,6 +308,7 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
     {
       sessions,
       subjects: new DynamoDbSubjectStore({ client: settings.client, tableName: TABLE_NAME }),
+      sessionReader,
       users: settings.users,
       loadKeySet: () => readKeySet(settings.keysPath),
       loadPublicJwks,
@@ -324,7 +327,7 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
       // As deployed under eventual consistency: a token whose session has not replicated here yet is not refused.
       expectedReplicationLagSeconds: SETTINGS.expectedReplicationLagSeconds.default,
     },
-    { sessions, loadPublicJwks, routes: PROTECTED_ROUTES, logger },
+    { sessions: sessionReader, loadPublicJwks, routes: PROTECTED_ROUTES, logger },
   );
   // The demo page at `/` (local/demo/): static assets with a strict CSP, the script bundled on first use.
   const demo = createDemoAssets();

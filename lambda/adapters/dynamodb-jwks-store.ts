@@ -1,6 +1,25 @@
-import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { PublicJwks } from '../core/keys';
 import { JWKS_ITEM_KEY, TABLE_SCHEMA } from './table-schema';
+
+/** The key of the published-JWKS item. */
+export function jwksItemKey(): Record<string, AttributeValue> {
+  return { [TABLE_SCHEMA.partitionKey]: { S: JWKS_ITEM_KEY } };
+}
+
+/**
+ * The published JWKS a `GetItem` of {@link jwksItemKey} returned (the wire format of every client): its parsed
+ * `jwks` attribute, or an empty set when there is no item.
+ */
+export function publicJwksOf(output: { readonly Item?: Record<string, AttributeValue> }): unknown {
+  const text = output.Item?.jwks?.S;
+  return text === undefined ? { keys: [] } : (JSON.parse(text) as unknown);
+}
 
 /**
  * The published public JWKS: one item in the session table, written by the rotation function (or the local
@@ -54,14 +73,14 @@ export class DynamoDbJwksStore {
    * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html
    */
   public async load(options: { readonly consistentRead?: boolean } = {}): Promise<unknown> {
-    const { Item } = await this.client.send(
-      new GetItemCommand({
-        TableName: this.tableName,
-        Key: { [TABLE_SCHEMA.partitionKey]: { S: JWKS_ITEM_KEY } },
-        ...(options.consistentRead === true ? { ConsistentRead: true } : {}),
-      }),
+    return publicJwksOf(
+      await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: jwksItemKey(),
+          ...(options.consistentRead === true ? { ConsistentRead: true } : {}),
+        }),
+      ),
     );
-    const text = Item?.jwks?.S;
-    return text === undefined ? { keys: [] } : (JSON.parse(text) as unknown);
   }
 }

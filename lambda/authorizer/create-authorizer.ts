@@ -7,8 +7,7 @@ import { BearerAuthenticator } from '../core/bearer-authenticator';
 import type { Clock } from '../core/clock';
 import { JwksCache } from '../core/jwks-cache';
 import { validateRouteTable } from '../core/route-matching';
-import type { SessionStore } from '../core/session';
-import { SessionCache } from '../core/session-cache';
+import { SessionCache, type SessionSubjectReader } from '../core/session-cache';
 import type { ProtectedRoute } from '../policies';
 import { SETTINGS } from '../settings';
 import { createAuthorizerHandler } from './handler';
@@ -35,7 +34,11 @@ export interface AuthorizerSettings {
 
 /** Where an authorizer's state lives and what it decides. */
 export interface AuthorizerAdapters {
-  readonly sessions: SessionStore;
+  /**
+   * Reads a session and its subject's watermark in one request (`BatchGetItem`): one round trip per
+   * session-cache miss.
+   */
+  readonly sessions: SessionSubjectReader;
   /** Reads the published public JWKS (the table's `JWKS` item). */
   readonly loadPublicJwks: () => Promise<unknown>;
   /** The protected route table (`lambda/protected-routes.ts`); validated here. */
@@ -94,7 +97,7 @@ export function createAuthorizer(
     clock,
   });
   const sessions = new SessionCache({
-    store: adapters.sessions,
+    reader: adapters.sessions,
     ttlMs: settings.sessionCacheTtlSeconds * 1000,
     consistentRead: settings.consistentRead,
     clock,

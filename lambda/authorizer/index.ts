@@ -1,6 +1,6 @@
-import { createDynamoDbClient } from '../adapters/dynamodb-client';
-import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
-import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
+import { jwksItemKey, publicJwksOf } from '../adapters/dynamodb-jwks-store';
+import { liteClientFromEnv } from '../adapters/dynamodb-lite-client';
+import { DynamoDbSessionSubjectReader } from '../adapters/dynamodb-session-subject-reader';
 import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
 import { SERVICES } from '../adapters/metrics';
@@ -17,14 +17,19 @@ export const initTimings = { codeLoadedMs: performance.now(), warmedUpMs: Number
 const env = new Env();
 const tableName = env.string('TABLE_NAME');
 
-// The function's own region's replica, with connection and request time-outs and one retry, so that a slow
+// The function's own region's replica, through the minimal client (no AWS SDK to import: the authorizer makes
+// two kinds of read), with the SDK client's connection and request time-outs and one retry, so that a slow
 // table fails closed well inside the function's timeout (DYNAMODB_TIMEOUTS says how the values were chosen).
-const client = createDynamoDbClient();
+const client = liteClientFromEnv();
 
 /** The Lambda entry point: the REQUEST authorizer, built from the environment. */
 export const handler = createAuthorizer(authorizerSettingsFromEnv(env), {
-  sessions: new DynamoDbSessionStore({ client, tableName }),
-  loadPublicJwks: () => new DynamoDbJwksStore(client, tableName).load(),
+  sessions: new DynamoDbSessionSubjectReader({
+    batchGetItem: (input) => client.batchGetItem(input),
+    tableName,
+  }),
+  loadPublicJwks: async () =>
+    publicJwksOf(await client.getItem({ TableName: tableName, Key: jwksItemKey() })),
   routes: PROTECTED_ROUTES,
   logger: createLogger(SERVICES.authorizer),
 });

@@ -8,6 +8,7 @@ import { TokenError } from './errors';
 import type { JwksCache } from './jwks-cache';
 import { type SessionRecord, sessionStatus } from './session';
 import type { SessionCache } from './session-cache';
+import { watermarkRefusal } from './subject';
 
 /** Facts of a decision for the decision log: never the token. */
 export interface DecisionFacts {
@@ -26,7 +27,10 @@ export interface DecisionFacts {
 /** The token or its session was refused: 401. */
 export interface Unauthorized extends DecisionFacts {
   readonly outcome: 'unauthorized';
-  /** A TokenError code, `missing_token`, or the session status (`session_revoked`, ...). */
+  /**
+   * A TokenError code, `missing_token`, or the session status (`session_revoked`, `session_logged_out_everywhere`,
+   * `session_disabled`, ...).
+   */
   readonly reason: string;
 }
 
@@ -47,7 +51,9 @@ export interface BearerAuthenticatorDeps {
    * How long after its `iat` a valid token is accepted although this region has no item for its session:
    * the expected replication lag of the global table (a user whose next call lands in another region right
    * after login is not logged out). Past it, no session item is `session_not_found`. A revoked session is
-   * never helped by it: its revoked item is there. 0 turns it off (strong consistency, and the issuer,
+   * never helped by it: its revoked item is there. Nor is a session behind its subject's watermark: the token's
+   * `iat` stands in for the session's `authenticatedAt` (the session was authenticated at or before it).
+   * 0 turns it off (strong consistency, and the issuer,
    * which must not act on a session it cannot see).
    * @default 0
    */
@@ -59,7 +65,9 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
 /**
  * Authenticates an `Authorization: Bearer` header: strict verification (re-loading the JWKS once, rate
  * limited, for a `kid` not seen yet), then the session the token names must exist, belong to the token's
- * subject and be active. Store failures propagate: callers fail closed with 503, never a misleading 401.
+ * subject and be active, and its subject's watermark must not refuse it (logged out everywhere, disabled):
+ * both items come from one read (see {@link SessionCache}). Store failures propagate: callers fail closed
+ * with 503, never a misleading 401.
  */
 export class BearerAuthenticator {
   private readonly clock: Clock;
@@ -82,9 +90,16 @@ export class BearerAuthenticator {
     const { claims, kid } = verified;
     const facts = { sub: claims.sub, sid: claims.sid, kid, jti: claims.jti };
     // A fresh cached session is used without another turn of the event loop (the warm path's common case).
-    const { session, cacheHit } =
-      this.deps.sessions.peek(claims.sid) ?? (await this.deps.sessions.get(claims.sid));
+    const { session, subject, cacheHit } =
+      this.deps.sessions.peek(claims.sid, claims.sub) ??
+      (await this.deps.sessions.get(claims.sid, claims.sub));
     if (session === undefined && this.replicating(claims)) {
+      // Not replicated here yet, but the watermark may be: a session authenticated no later than the token's
+      // `iat` is behind a watermark at or after it.
+      const refusal = watermarkRefusal(subject, claims.iat * 1000);
+      if (refusal !== undefined) {
+        return { outcome: 'unauthorized', reason: `session_${refusal}`, ...facts, cacheHit };
+      }
       return {
         outcome: 'authenticated',
         claims,
@@ -97,7 +112,7 @@ export class BearerAuthenticator {
     if (session === undefined || session.sub !== claims.sub) {
       return { outcome: 'unauthorized', reason: 'session_not_found', ...facts, cacheHit };
     }
-    const status = sessionStatus(session, this.clock());
+    const status = sessionStatus(session, this.clock(), subject);
     if (status !== 'active')
       return { outcome: 'unauthorized', reason: `session_${status}`, ...facts, cacheHit };
     return { outcome: 'authenticated', claims, session, ...facts, cacheHit };

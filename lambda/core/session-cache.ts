@@ -1,10 +1,30 @@
 import type { Clock } from './clock';
-import type { SessionRecord, SessionStore } from './session';
+import type { SessionRecord } from './session';
+import type { SubjectRecord } from './subject';
+
+/** A session item and its subject's watermark item, read together. `undefined`: no such item. */
+export interface SessionAndSubject {
+  readonly session: SessionRecord | undefined;
+  readonly subject: SubjectRecord | undefined;
+}
+
+/**
+ * The port the session check reads through: the session item `SESSION#<sid>` and the watermark item of the
+ * token's subject `SUBJECT#<subjectKey(sub)>` in one round trip (DynamoDB `BatchGetItem`), so that a
+ * session-cache miss still costs one request. Errors propagate (the caller fails closed).
+ */
+export interface SessionSubjectReader {
+  /** `consistent` asks for strongly consistent reads of both items. */
+  read(sid: string, sub: string, options: { readonly consistent: boolean }): Promise<SessionAndSubject>;
+}
 
 /** Options of {@link SessionCache}. */
 export interface SessionCacheOptions {
-  readonly store: SessionStore;
-  /** How long a read session is reused, ms. Part of the revocation budget. 0 disables the cache. */
+  readonly reader: SessionSubjectReader;
+  /**
+   * How long a read session and watermark are reused, ms. Part of the revocation budget: a logout, a logout
+   * everywhere and a disable all reach this cache within it. 0 disables the cache.
+   */
   readonly ttlMs: number;
   /** Most sessions kept; the oldest entry is dropped first. @default 10000 */
   readonly maxEntries?: number;
@@ -13,15 +33,22 @@ export interface SessionCacheOptions {
   readonly clock?: Clock;
 }
 
-interface Entry {
-  readonly session: SessionRecord | undefined;
+/** What a lookup answers: both items, and whether they came from the cache. */
+export interface CachedSessionAndSubject extends SessionAndSubject {
+  readonly cacheHit: boolean;
+}
+
+interface Entry extends SessionAndSubject {
+  /** The subject the watermark was read for: an entry answers only a lookup for the same `sub`. */
+  readonly sub: string;
   readonly expiresAt: number;
 }
 
 /**
- * The authorizer's short in-memory session cache: one `GetItem` by `sid` per TTL, bounded in size so that
- * memory stays flat however many sessions pass through one warm Lambda. Absent sessions are cached too, so a
- * flood of tokens naming a deleted session costs one read per TTL.
+ * The authorizer's short in-memory cache of sessions and their subjects' watermarks: one read of both by
+ * `sid` and `sub` per TTL, bounded in size so that memory stays flat however many sessions pass through one
+ * warm Lambda. Absent items are cached too, so a flood of tokens naming a deleted session costs one read per
+ * TTL.
  */
 export class SessionCache {
   private readonly entries = new Map<string, Entry>();
@@ -37,31 +64,33 @@ export class SessionCache {
   }
 
   /**
-   * The cached session when its entry is fresh, synchronously; `undefined` when {@link get} must read. Lets the
-   * warm path skip a promise on a hit; `get` answers the same.
+   * The cached items when their entry is fresh, synchronously; `undefined` when {@link get} must read. Lets
+   * the warm path skip a promise on a hit; `get` answers the same.
    */
-  public peek(sid: string): { session: SessionRecord | undefined; cacheHit: true } | undefined {
+  public peek(sid: string, sub: string): CachedSessionAndSubject | undefined {
     const entry = this.entries.get(sid);
-    return entry !== undefined && entry.expiresAt > this.clock()
-      ? { session: entry.session, cacheHit: true }
+    return entry !== undefined && entry.sub === sub && entry.expiresAt > this.clock()
+      ? { session: entry.session, subject: entry.subject, cacheHit: true }
       : undefined;
   }
 
-  /** The session, from the cache when fresh. Store errors propagate (the caller fails closed). */
-  public async get(sid: string): Promise<{ session: SessionRecord | undefined; cacheHit: boolean }> {
+  /** The session and its subject's watermark, from the cache when fresh. Store errors propagate. */
+  public async get(sid: string, sub: string): Promise<CachedSessionAndSubject> {
+    const cached = this.peek(sid, sub);
+    if (cached !== undefined) return cached;
     const now = this.clock();
-    const entry = this.entries.get(sid);
-    if (entry !== undefined && entry.expiresAt > now) return { session: entry.session, cacheHit: true };
-    const session = await this.options.store.get(sid, { consistent: this.options.consistentRead ?? false });
+    const { session, subject } = await this.options.reader.read(sid, sub, {
+      consistent: this.options.consistentRead ?? false,
+    });
     if (this.options.ttlMs > 0) {
       this.entries.delete(sid);
-      this.entries.set(sid, { session, expiresAt: now + this.options.ttlMs });
+      this.entries.set(sid, { sub, session, subject, expiresAt: now + this.options.ttlMs });
       if (this.entries.size > this.maxEntries) {
         const oldest = this.entries.keys().next();
         if (oldest.done !== true) this.entries.delete(oldest.value);
       }
     }
-    return { session, cacheHit: false };
+    return { session, subject, cacheHit: false };
   }
 
   /** Number of cached sessions (for tests and metrics). */

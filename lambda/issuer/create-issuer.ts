@@ -13,7 +13,7 @@ import { signingKeyAgeSeconds } from '../core/key-rotation';
 import { cachedKeySource, usableKeySetLoader } from '../core/key-source';
 import type { KeySet } from '../core/keys';
 import type { SessionStore } from '../core/session';
-import { SessionCache } from '../core/session-cache';
+import { SessionCache, type SessionSubjectReader } from '../core/session-cache';
 import { SessionService } from '../core/session-service';
 import type { SubjectStore } from '../core/subject';
 import { SETTINGS } from '../settings';
@@ -42,6 +42,8 @@ export interface IssuerAdapters {
   readonly sessions: SessionStore;
   /** The subjects' revocation watermarks. */
   readonly subjects: SubjectStore;
+  /** The bearer routes' session check: a session and its subject's watermark in one `BatchGetItem`. */
+  readonly sessionReader: SessionSubjectReader;
   readonly users: UserStore;
   /** Reads the private key set (Secrets Manager AWSCURRENT, or the local key file); cached here. */
   readonly loadKeySet: () => Promise<KeySet>;
@@ -142,8 +144,8 @@ export function createIssuer(
     authenticator: new BearerAuthenticator({
       verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get, clock }),
       jwks,
-      // The issuer's own bearer routes (logout everywhere, listing) always read the session fresh.
-      sessions: new SessionCache({ store: adapters.sessions, ttlMs: 0, clock }),
+      // The issuer's own bearer routes (logout everywhere, listing) always read the session and watermark fresh.
+      sessions: new SessionCache({ reader: adapters.sessionReader, ttlMs: 0, clock }),
       clock,
     }),
     publicJwks: adapters.loadPublicJwks,

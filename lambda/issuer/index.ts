@@ -1,6 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
+import { sdkSessionSubjectReader } from '../adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../adapters/dynamodb-user-store';
@@ -27,6 +28,7 @@ export const handler = createIssuer(issuerSettingsFromEnv(env), {
     tableName,
     sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   }),
+  sessionReader: sdkSessionSubjectReader(dynamo, tableName),
   users: new DynamoDbUserStore({ client: dynamo, tableName }),
   loadKeySet: secretsManagerKeySetLoader(new SecretsManagerClient({}), env.string('SIGNING_KEYS_SECRET_ID')),
   loadPublicJwks: () => jwksStore.load(),

@@ -302,6 +302,38 @@ function describeRegion(stack: () => HybridAuthStack): void {
     expect(invocation.error).toEqual({ name: 'Error', message: 'Unauthorized' });
   });
 
+  test('logs out everywhere, and the authorizer refuses the other session within its session cache TTL', async () => {
+    // A second session of the same user, allowed (and cached) by the authorizer.
+    const login = await result<APIGatewayProxyResult>(
+      issuer,
+      proxyEvent('POST', '/auth/login', {
+        headers: JSON_TYPE,
+        body: JSON.stringify({ username: 'alice', password: PASSWORD, client_id: 'native' }),
+      }),
+    );
+    expect(login.statusCode).toBe(200);
+    const other = JSON.parse(login.body) as typeof tokens;
+    expect((await authorize(other.access_token)).error).toBeUndefined();
+    // The issuer's bearer route reads the session and the watermark through the SDK, as deployed.
+    const response = await result<APIGatewayProxyResult>(
+      issuer,
+      proxyEvent('POST', '/auth/logout-all', { headers: { Authorization: `Bearer ${other.access_token}` } }),
+    );
+    expect(response.statusCode).toBe(204);
+    const loggedOutAt = Date.now();
+    const deadline = loggedOutAt + (SETTINGS.sessionCacheTtlSeconds.default + 2) * 1000;
+    let invocation = await authorize(other.access_token);
+    while (invocation.error === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      invocation = await authorize(other.access_token);
+    }
+    expect(invocation.error).toEqual({ name: 'Error', message: 'Unauthorized' });
+    expect(authorizer.output()).toContain('"reason":"session_logged_out_everywhere"');
+    // The next region's login (the same user, the same shared table) must be authenticated past the watermark.
+    const pastMargin = loggedOutAt + SETTINGS.revocationClockMarginSeconds.default * 1000 + 200 - Date.now();
+    if (pastMargin > 0) await new Promise((resolve) => setTimeout(resolve, pastMargin));
+  }, 15_000);
+
   test('no token or key material in any log line', () => {
     for (const output of [issuer.output(), authorizer.output()]) {
       expect(output).not.toContain(tokens.access_token.split('.')[2]);

@@ -1,5 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { sdkBatchGetItem, sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import {
+  type BatchGetItem,
+  DynamoDbSessionSubjectReader,
+} from '../../lambda/adapters/dynamodb-session-subject-reader';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { Authorizer } from '../../lambda/core/authorizer';
@@ -7,7 +12,7 @@ import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { importJwks } from '../../lambda/core/jws';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
-import { SessionCache } from '../../lambda/core/session-cache';
+import { SessionCache, type SessionSubjectReader } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
 import type { ProtectedRoute, RequestFact } from '../../lambda/policies';
 import { authenticated, definePolicy, requireScope, sourceIpAllowList } from '../../lambda/policies';
@@ -18,11 +23,15 @@ import { AUDIENCE, FrozenClock, ISSUER } from '../support/fixtures';
 let client: DynamoDBClient;
 let store: DynamoDbSessionStore;
 let subjects: DynamoDbSubjectStore;
+let reader: SessionSubjectReader;
+let tableName: string;
 let keys: KeySet;
 
 beforeAll(async () => {
   const table = await freshTable();
   client = table.client;
+  tableName = table.tableName;
+  reader = sdkSessionSubjectReader(client, tableName);
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
   subjects = new DynamoDbSubjectStore({ client, tableName: table.tableName });
   keys = await generateKeySet({ now: Date.now() });
@@ -60,7 +69,18 @@ function setup(
   });
   const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
   const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get, clock: clock.now });
-  const sessions = new SessionCache({ store, ttlMs: options.sessionTtlMs ?? 1000, clock: clock.now });
+  // Every BatchGetItem the session check makes is counted (one per cache miss, none on a hit).
+  let batchGets = 0;
+  const sdk = sdkBatchGetItem(client);
+  const counting: BatchGetItem = (input) => {
+    batchGets += 1;
+    return sdk(input);
+  };
+  const sessions = new SessionCache({
+    reader: new DynamoDbSessionSubjectReader({ batchGetItem: counting, tableName }),
+    ttlMs: options.sessionTtlMs ?? 1000,
+    clock: clock.now,
+  });
   const authenticator = new BearerAuthenticator({
     verifier,
     jwks,
@@ -72,7 +92,15 @@ function setup(
   });
   const authorizer = new Authorizer(authenticator, options.routes ?? ROUTES);
   const service = new SessionService({ store, subjects, keys: async () => keys, profile, clock: clock.now });
-  return { clock, authorizer, authenticator, service, sessions, loads: () => loads };
+  return {
+    clock,
+    authorizer,
+    authenticator,
+    service,
+    sessions,
+    loads: () => loads,
+    batchGets: () => batchGets,
+  };
 }
 
 const USER = { sub: 'authz-user', clientId: 'native', scope: 'profile' };
@@ -232,7 +260,12 @@ describe('BearerAuthenticator session check', () => {
   test("refuses a token whose sub differs from its session's", async () => {
     const { service } = setup();
     const tokens = await service.login(USER);
-    const impostor = { get: async () => ({ ...(await store.get(tokens.sid)), sub: 'someone-else' }) };
+    const impostor: SessionSubjectReader = {
+      read: async (sid, sub, options) => {
+        const read = await reader.read(sid, sub, options);
+        return { ...read, session: read.session && { ...read.session, sub: 'someone-else' } };
+      },
+    };
     const check = new BearerAuthenticator({
       verifier: new AccessTokenVerifier({
         issuer: ISSUER,
@@ -241,7 +274,7 @@ describe('BearerAuthenticator session check', () => {
         keys: (kid) => jwksOf(kid),
       }),
       jwks: new JwksCache({ load: async () => toPublicJwks(keys) }),
-      sessions: new SessionCache({ store: impostor as unknown as DynamoDbSessionStore, ttlMs: 0 }),
+      sessions: new SessionCache({ reader: impostor, ttlMs: 0 }),
     });
     await expect(check.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
       reason: 'session_not_found',
@@ -275,7 +308,6 @@ describe('BearerAuthenticator session check', () => {
 
   test('fails closed when the store is unreachable: the error propagates, nothing is decided', async () => {
     const unreachable = localClient('http://127.0.0.1:9');
-    const deadStore = new DynamoDbSessionStore({ client: unreachable, tableName: 'any' });
     const { service } = setup();
     const tokens = await service.login(USER);
     const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
@@ -287,10 +319,73 @@ describe('BearerAuthenticator session check', () => {
         keys: jwks.get,
       }),
       jwks,
-      sessions: new SessionCache({ store: deadStore, ttlMs: 1000 }),
+      sessions: new SessionCache({ reader: sdkSessionSubjectReader(unreachable, 'any'), ttlMs: 1000 }),
     });
     await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).rejects.toThrow();
     unreachable.destroy();
+  });
+});
+
+describe("BearerAuthenticator and the subject's watermark", () => {
+  /** A subject of its own per test: a watermark ends every session of its subject in the shared table. */
+  let n = 0;
+  const someone = () => ({ ...USER, sub: `watermark-user-${++n}-${Date.now()}` });
+
+  test('refuses a session after logout everywhere once the cache entry expires (within the cache TTL)', async () => {
+    const { authenticator, service, clock } = setup({ sessionTtlMs: 1000 });
+    const user = someone();
+    const tokens = await service.login(user);
+    expect((await authenticator.authenticate(`Bearer ${tokens.accessToken}`)).outcome).toBe('authenticated');
+    clock.advance(0.1);
+    await service.logoutAll(user.sub);
+    // No write touched the session item: only the watermark moved. The cached entry answers until it expires.
+    expect(await authenticator.authenticate(`Bearer ${tokens.accessToken}`)).toMatchObject({
+      outcome: 'authenticated',
+      cacheHit: true,
+    });
+    clock.advance(1);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_logged_out_everywhere',
+      cacheHit: false,
+    });
+  });
+
+  test('refuses every session of a disabled subject', async () => {
+    const { authenticator, service, clock } = setup({ sessionTtlMs: 0 });
+    const user = someone();
+    const tokens = await service.login(user);
+    // Disabled with a watermark in the past: the refusal is the disable itself, not the watermark.
+    await subjects.setDisabled(user.sub, true, clock.now() - 60_000, clock.now());
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_disabled',
+    });
+  });
+
+  test('accepts a session created after the watermark', async () => {
+    const { authenticator, service, clock } = setup({ sessionTtlMs: 0 });
+    const user = someone();
+    await service.logoutAll(user.sub);
+    clock.advance(5); // past the revocation clock margin
+    const tokens = await service.login(user);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'authenticated',
+    });
+  });
+
+  test('one BatchGetItem per cache miss, none on a hit', async () => {
+    const { authenticator, service, clock, batchGets } = setup({ sessionTtlMs: 1000 });
+    const tokens = await service.login(someone());
+    const before = batchGets();
+    await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    expect(batchGets() - before).toBe(1);
+    await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    expect(batchGets() - before).toBe(1);
+    clock.advance(1);
+    await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    expect(batchGets() - before).toBe(2);
   });
 });
 
@@ -324,26 +419,30 @@ describe('JWKS refresh on an unknown kid', () => {
 describe('SessionCache', () => {
   test('keeps at most maxEntries sessions, dropping the oldest', async () => {
     const { service } = setup();
-    const cache = new SessionCache({ store, ttlMs: 60_000, maxEntries: 2 });
+    const cache = new SessionCache({ reader, ttlMs: 60_000, maxEntries: 2 });
     const sids = [];
     for (let i = 0; i < 3; i++) sids.push((await service.login(USER)).sid);
-    for (const sid of sids) await cache.get(sid);
+    for (const sid of sids) await cache.get(sid, USER.sub);
     expect(cache.size).toBe(2);
-    expect((await cache.get(sids[0] ?? '')).cacheHit).toBe(false);
-    expect((await cache.get(sids[2] ?? '')).cacheHit).toBe(true);
+    expect((await cache.get(sids[0] ?? '', USER.sub)).cacheHit).toBe(false);
+    expect((await cache.get(sids[2] ?? '', USER.sub)).cacheHit).toBe(true);
   });
 
   test('caches absent sessions too, and nothing with a TTL of 0', async () => {
-    const cached = new SessionCache({ store, ttlMs: 60_000 });
-    await cached.get('absent-session-id-0000');
-    expect(await cached.get('absent-session-id-0000')).toEqual({ session: undefined, cacheHit: true });
-    const uncached = new SessionCache({ store, ttlMs: 0 });
-    await uncached.get('absent-session-id-0000');
+    const cached = new SessionCache({ reader, ttlMs: 60_000 });
+    await cached.get('absent-session-id-0000', 'nobody');
+    expect(await cached.get('absent-session-id-0000', 'nobody')).toEqual({
+      session: undefined,
+      subject: undefined,
+      cacheHit: true,
+    });
+    const uncached = new SessionCache({ reader, ttlMs: 0 });
+    await uncached.get('absent-session-id-0000', 'nobody');
     expect(uncached.size).toBe(0);
   });
 
   test('fails on a negative TTL', () => {
-    expect(() => new SessionCache({ store, ttlMs: -1 })).toThrow(/ttlMs/);
+    expect(() => new SessionCache({ reader, ttlMs: -1 })).toThrow(/ttlMs/);
   });
 });
 
@@ -417,6 +516,44 @@ describe('a session created in another region, not replicated here yet', () => {
     await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
       outcome: 'unauthorized',
       reason: 'session_not_found',
+    });
+  });
+
+  test("refuses it, young as it is, when its subject's watermark here is at or after its iat", async () => {
+    const { authenticator, clock } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 0 });
+    const user = { ...USER, sub: `young-token-user-${Date.now()}` };
+    const elsewhere = new SessionService({
+      store: otherRegion,
+      subjects,
+      keys: async () => keys,
+      profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
+      clock: clock.now,
+    });
+    const tokens = await elsewhere.login(user);
+    // The session item has not reached this region; a logout everywhere written after the login has.
+    await subjects.moveWatermark(user.sub, clock.now() + 1000, clock.now());
+    clock.advance(0.5);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_logged_out_everywhere',
+    });
+  });
+
+  test('refuses it when its subject is disabled', async () => {
+    const { authenticator, clock } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 0 });
+    const user = { ...USER, sub: `young-disabled-user-${Date.now()}` };
+    const elsewhere = new SessionService({
+      store: otherRegion,
+      subjects,
+      keys: async () => keys,
+      profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
+      clock: clock.now,
+    }).login(user);
+    const tokens = await elsewhere;
+    await subjects.setDisabled(user.sub, true, clock.now() - 60_000, clock.now());
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'unauthorized',
+      reason: 'session_disabled',
     });
   });
 

@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { createLogger } from '../../lambda/adapters/logger';
@@ -9,7 +10,7 @@ import { Authorizer } from '../../lambda/core/authorizer';
 import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
-import { SessionCache } from '../../lambda/core/session-cache';
+import { SessionCache, type SessionSubjectReader } from '../../lambda/core/session-cache';
 import { SessionService, type TokenSet } from '../../lambda/core/session-service';
 import {
   authenticated,
@@ -27,6 +28,7 @@ import { AUDIENCE, ISSUER } from '../support/fixtures';
 
 let client: DynamoDBClient;
 let store: DynamoDbSessionStore;
+let reader: SessionSubjectReader;
 let keys: KeySet;
 let service: SessionService;
 const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
@@ -35,6 +37,7 @@ beforeAll(async () => {
   const table = await freshTable();
   client = table.client;
   store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  reader = sdkSessionSubjectReader(client, table.tableName);
   keys = await generateKeySet({ now: Date.now() });
   service = new SessionService({
     store,
@@ -46,14 +49,14 @@ beforeAll(async () => {
 
 afterAll(() => client.destroy());
 
-function handlerWith(sessionStore = store, routes: readonly ProtectedRoute[] = PROTECTED_ROUTES) {
+function handlerWith(sessionReader = reader, routes: readonly ProtectedRoute[] = PROTECTED_ROUTES) {
   const lines: string[] = [];
   const jwks = new JwksCache({ load: async () => toPublicJwks(keys) });
   const verifier = new AccessTokenVerifier({ ...profile, keys: jwks.get });
   const authenticator = new BearerAuthenticator({
     verifier,
     jwks,
-    sessions: new SessionCache({ store: sessionStore, ttlMs: 1000 }),
+    sessions: new SessionCache({ reader: sessionReader, ttlMs: 1000 }),
   });
   const handler = createAuthorizerHandler({
     authorizer: new Authorizer(authenticator, routes),
@@ -134,7 +137,7 @@ describe('authorizer handler', () => {
     test.each(['profile', 'profile items:read', 'profile items:read items:write'])(
       'returns the statements the table derives for scope %p',
       async (scope) => {
-        const { handler } = handlerWith(store, ROUTES);
+        const { handler } = handlerWith(reader, ROUTES);
         const tokens = await service.login({ sub: 'table-user', clientId: 'native', scope });
         const result = await handler(event(`Bearer ${tokens.accessToken}`));
         expect(result.policyDocument.Statement).toEqual(await expectedStatements(tokens, ROUTES));
@@ -142,7 +145,7 @@ describe('authorizer handler', () => {
     );
 
     test('the one cached policy decides a request to every route as its policy does', async () => {
-      const { handler } = handlerWith(store, ROUTES);
+      const { handler } = handlerWith(reader, ROUTES);
       const tokens = await service.login({ sub: 'table-user', clientId: 'native', scope: 'items:read' });
       // WHEN the authorizer answers one request (API Gateway then caches the answer for every route)
       const result = await handler(event(`Bearer ${tokens.accessToken}`));
@@ -167,7 +170,7 @@ describe('authorizer handler', () => {
     });
 
     test('hands the source IP to the policy that declares it', async () => {
-      const { handler } = handlerWith(store, ROUTES);
+      const { handler } = handlerWith(reader, ROUTES);
       const tokens = await service.login({ sub: 'table-user', clientId: 'native', scope: 'profile' });
       const office = `${API}/GET/api/office/*`;
       const inside = await handler(event(`Bearer ${tokens.accessToken}`));
@@ -224,7 +227,7 @@ describe('authorizer handler', () => {
 
   test('fails closed with a non-Unauthorized error when DynamoDB is unreachable', async () => {
     const unreachable = localClient('http://127.0.0.1:9');
-    const { handler, lines } = handlerWith(new DynamoDbSessionStore({ client: unreachable, tableName: 'x' }));
+    const { handler, lines } = handlerWith(sdkSessionSubjectReader(unreachable, 'x'));
     const tokens = await service.login({ sub: 'handler-user', clientId: 'native', scope: 'profile' });
     const outcome = handler(event(`Bearer ${tokens.accessToken}`));
     await expect(outcome).rejects.toThrow('AuthorizerDependencyFailure');

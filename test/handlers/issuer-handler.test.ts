@@ -6,6 +6,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
@@ -88,7 +89,7 @@ function issuerWith(
     authenticator: new BearerAuthenticator({
       verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get }),
       jwks,
-      sessions: new SessionCache({ store, ttlMs: 0 }),
+      sessions: new SessionCache({ reader: sdkSessionSubjectReader(dynamo, tableName), ttlMs: 0 }),
     }),
     publicJwks: async () => toPublicJwks(keys),
     readiness: issuerReadiness(
@@ -424,6 +425,7 @@ function wiredIssuer(options: {
     {
       sessions: new DynamoDbSessionStore({ client: dynamo, tableName: table }),
       subjects: new DynamoDbSubjectStore({ client: dynamo, tableName: table }),
+      sessionReader: sdkSessionSubjectReader(dynamo, table),
       users: new DynamoDbUserStore({ client: dynamo, tableName: table }),
       loadKeySet: options.loadKeySet ?? secretsManagerKeySetLoader(secretsClient, arn),
       loadPublicJwks: () => jwksStore.load(),

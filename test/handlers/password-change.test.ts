@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
@@ -58,7 +59,7 @@ function issuer(wrap: (store: SubjectStore) => SubjectStore = (store) => store) 
     authenticator: new BearerAuthenticator({
       verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get }),
       jwks,
-      sessions: new SessionCache({ store, ttlMs: 0 }),
+      sessions: new SessionCache({ reader: sdkSessionSubjectReader(client, tableName), ttlMs: 0 }),
     }),
     publicJwks: async () => toPublicJwks(keys),
     readiness: issuerReadiness(

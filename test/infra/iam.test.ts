@@ -48,6 +48,13 @@ const session = `${KEY_PREFIX.session}abc`;
 const user = `${KEY_PREFIX.user}alice`;
 const userId = `${KEY_PREFIX.userId}u-alice`;
 const throttle = `${KEY_PREFIX.loginThrottle}alice`;
+const subject = `${KEY_PREFIX.subject}AAAAAAAAAAAAAAAAAAAAAA`;
+/** One `BatchGetItem` of several items: `dynamodb:LeadingKeys` holds every partition key of the batch. */
+const batch = (region: string, ...keys: string[]): IamRequest => ({
+  action: 'dynamodb:BatchGetItem',
+  resource: tableArn(region),
+  context: { 'dynamodb:LeadingKeys': keys },
+});
 
 /** The key ARN a statement about this stack's own key resolves to (the evaluator names keys by logical id). */
 function ownKeyArn(stack: HybridAuthStack): string {
@@ -66,6 +73,8 @@ describe.each([
     test.each([
       ['reads a session', item('GetItem', region, session)],
       ['reads the published JWKS', item('GetItem', region, JWKS_ITEM_KEY)],
+      ["reads a session and its subject's watermark in one batch", batch(region, session, subject)],
+      ["reads a subject's watermark", item('GetItem', region, subject)],
     ])('may: %s', (_what, request) => {
       expect(decide(statements, request)).toBe('allow');
     });
@@ -74,6 +83,17 @@ describe.each([
       ['read a login throttle', item('GetItem', region, throttle)],
       ['write a session', item('UpdateItem', region, session)],
       ['write the JWKS', item('PutItem', region, JWKS_ITEM_KEY)],
+      ["write a subject's watermark", item('UpdateItem', region, subject)],
+      ['read a user in a batch with a session', batch(region, session, user)],
+      ['read a login throttle in a batch', batch(region, subject, throttle)],
+      [
+        'query the subject index',
+        { action: 'dynamodb:Query', resource: `${tableArn(region)}/index/bySubject` },
+      ],
+      [
+        'read a session and watermark in another region',
+        batch(region === 'us-east-1' ? 'eu-west-1' : 'us-east-1', session, subject),
+      ],
       [
         'read a session in another region',
         item('GetItem', region === 'us-east-1' ? 'eu-west-1' : 'us-east-1', session),
@@ -97,6 +117,9 @@ describe.each([
       ['create a session', item('PutItem', region, session)],
       ['rotate or revoke a session', item('UpdateItem', region, session)],
       ['count a failed login', item('UpdateItem', region, throttle)],
+      ["read a subject's watermark", item('GetItem', region, subject)],
+      ["move a subject's watermark (log out everywhere, disable)", item('UpdateItem', region, subject)],
+      ["read a session and its subject's watermark in one batch", batch(region, session, subject)],
       ['clear a login throttle', item('DeleteItem', region, throttle)],
       [
         'list sessions by subject',
@@ -123,6 +146,10 @@ describe.each([
       ["write a user's subject item", item('PutItem', region, userId)],
       ["update a user's subject item", item('UpdateItem', region, userId)],
       ['write the JWKS', item('PutItem', region, JWKS_ITEM_KEY)],
+      ['read a user (password hash) in a batch', batch(region, session, user)],
+      ['read the JWKS in a batch', batch(region, subject, JWKS_ITEM_KEY)],
+      ["replace a subject's watermark item", item('PutItem', region, subject)],
+      ["delete a subject's watermark item", item('DeleteItem', region, subject)],
       ['write the private keys', { action: 'secretsmanager:PutSecretValue', resource: secretArn(region) }],
       ['decrypt with the key directly', { action: 'kms:Decrypt', resource: ownKeyArn(stack) }],
       [

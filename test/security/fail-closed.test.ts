@@ -1,7 +1,7 @@
 import { type DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
-import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
+import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/handler';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
@@ -122,13 +122,15 @@ describe('DynamoDB unreachable (a client pointed at a closed port)', () => {
     const tokens = await login(buildIssuer({ ...good, keys }).handler);
     const handlerOver = (client: DynamoDBClient) => {
       const jwks = new JwksCache({ load: () => new DynamoDbJwksStore(client, good.tableName).load() });
-      const store = new DynamoDbSessionStore({ client: good.client, tableName: good.tableName });
       return createAuthorizerHandler({
         authorizer: new Authorizer(
           new BearerAuthenticator({
             verifier: new AccessTokenVerifier({ ...PROFILE, keys: jwks.get }),
             jwks,
-            sessions: new SessionCache({ store, ttlMs: 0 }),
+            sessions: new SessionCache({
+              reader: sdkSessionSubjectReader(good.client, good.tableName),
+              ttlMs: 0,
+            }),
           }),
           PROTECTED_ROUTES,
         ),
@@ -237,10 +239,10 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   const sessionItems = async () =>
     [...(await scanTable(table.client, table.tableName))].filter(([pk]) => pk.startsWith('SESSION#'));
 
-  test('the authorizer throws the dependency failure when GetItem is throttled', async () => {
+  test('the authorizer throws the dependency failure when its session read (BatchGetItem) is throttled', async () => {
     const tokens = await login(buildIssuer({ client: throttled, tableName: table.tableName, keys }).handler);
     const { handler, lines } = buildAuthorizer({ client: throttled, tableName: table.tableName, keys });
-    armed.add('GetItemCommand');
+    armed.add('BatchGetItemCommand');
     await expect(handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
       new RegExp(`^${DEPENDENCY_FAILURE}$`),
     );

@@ -1,6 +1,7 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
@@ -82,7 +83,10 @@ export function buildIssuer(options: IssuerOptions) {
     authenticator: new BearerAuthenticator({
       verifier: new AccessTokenVerifier({ ...PROFILE, keys: jwks.get, clock }),
       jwks,
-      sessions: new SessionCache({ store, ttlMs: 0 }),
+      sessions: new SessionCache({
+        reader: sdkSessionSubjectReader(options.client, options.tableName),
+        ttlMs: 0,
+      }),
       clock,
     }),
     publicJwks: async () => toPublicJwks(options.keys),
@@ -110,12 +114,14 @@ export function buildAuthorizer(options: {
   readonly cacheMs?: number;
 }) {
   const lines: string[] = [];
-  const store = new DynamoDbSessionStore({ client: options.client, tableName: options.tableName });
   const jwks = new JwksCache({ load: async () => toPublicJwks(options.keys) });
   const authenticator = new BearerAuthenticator({
     verifier: new AccessTokenVerifier({ ...PROFILE, keys: jwks.get }),
     jwks,
-    sessions: new SessionCache({ store, ttlMs: options.cacheMs ?? 0 }),
+    sessions: new SessionCache({
+      reader: sdkSessionSubjectReader(options.client, options.tableName),
+      ttlMs: options.cacheMs ?? 0,
+    }),
   });
   const handler = createAuthorizerHandler({
     authorizer: new Authorizer(authenticator, PROTECTED_ROUTES),

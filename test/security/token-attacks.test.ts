@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { createLogger } from '../../lambda/adapters/logger';
@@ -48,6 +49,7 @@ const P256_N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC
 
 let client: DynamoDBClient;
 let store: DynamoDbSessionStore;
+let tableName: string;
 let keys: KeySet;
 let service: SessionService;
 let live: TokenSet;
@@ -63,7 +65,8 @@ let attacker: SigningKey;
 beforeAll(async () => {
   const table = await freshTable();
   client = table.client;
-  store = new DynamoDbSessionStore({ client, tableName: table.tableName });
+  tableName = table.tableName;
+  store = new DynamoDbSessionStore({ client, tableName });
   const now = Date.now();
   keys = await generateKeySet({ now });
   [retired, encKey, edKey, attacker] = await Promise.all([
@@ -94,7 +97,7 @@ function handlerWith(extra: readonly object[] = []) {
   const authenticator = new BearerAuthenticator({
     verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get }),
     jwks,
-    sessions: new SessionCache({ store, ttlMs: 1000 }),
+    sessions: new SessionCache({ reader: sdkSessionSubjectReader(client, tableName), ttlMs: 1000 }),
   });
   const handler = createAuthorizerHandler({
     authorizer: new Authorizer(authenticator, PROTECTED_ROUTES),
