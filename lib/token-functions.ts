@@ -91,12 +91,27 @@ export interface TokenIssuerProps extends TokenFunctionProps {
   readonly sessionAbsoluteLifetime: Duration;
   readonly refreshGrace: Duration;
   readonly issuerKeyCacheTtl: Duration;
+  /**
+   * The `source` of the security events the issuer puts on the event bus (refresh-token reuse): what a rule
+   * matches on. The stack gives the configured `name`, so two deployments in one account stay apart.
+   * @default 'hybrid-auth'
+   */
+  readonly securityEventSource?: string;
+  /**
+   * The event bus, in this account and region, that takes the security events: a name.
+   * @default 'default' (the account's default event bus in the stack's region)
+   */
+  readonly securityEventBusName?: string;
 }
+
+/** The `source` of the issuer's security events when none is given. */
+export const DEFAULT_SECURITY_EVENT_SOURCE = 'hybrid-auth';
 
 /**
  * The token issuer function (lambda/issuer). It reads the private key set from its region's replica of the
  * secret, reads sessions, users, login throttles and the JWKS item of its region's replica, and writes only
- * sessions and login throttles: it cannot write users, the secret or the JWKS item.
+ * sessions and login throttles: it cannot write users, the secret or the JWKS item. It puts its security
+ * events on one event bus of its region, with its own `source` only.
  *
  * @example
  * const issuer = new TokenIssuer(this, 'Issuer', { tableName, issuer, audience, signingKeys, clients, ... });
@@ -106,6 +121,8 @@ export class TokenIssuer extends Construct {
 
   public constructor(scope: Construct, id: string, props: TokenIssuerProps) {
     super(scope, id);
+    const securityEventSource = props.securityEventSource ?? DEFAULT_SECURITY_EVENT_SOURCE;
+    const securityEventBusName = props.securityEventBusName ?? 'default';
     this.function = new PlatformFunction(this, 'Function', {
       entry: 'issuer/index.ts',
       // scrypt (N = 2^15, r = 8, p = 3) needs 32 MiB and CPU: more memory is more CPU in Lambda.
@@ -122,6 +139,8 @@ export class TokenIssuer extends Construct {
         [SETTINGS.sessionAbsoluteLifetimeSeconds.env]: String(props.sessionAbsoluteLifetime.toSeconds()),
         [SETTINGS.refreshGraceSeconds.env]: String(props.refreshGrace.toSeconds()),
         [SETTINGS.issuerKeyCacheTtlSeconds.env]: String(props.issuerKeyCacheTtl.toSeconds()),
+        SECURITY_EVENT_BUS: securityEventBusName,
+        SECURITY_EVENT_SOURCE: securityEventSource,
       },
     });
     const arns = tableArns(this, props.tableName);
@@ -157,5 +176,22 @@ export class TokenIssuer extends Construct {
       new PolicyStatement({ actions: ['dynamodb:Query'], resources: [arns.index] }),
     );
     props.signingKeys.grantRead(this.function);
+    // PutEvents on the one bus, and only with the issuer's own source (a condition key PutEvents supports;
+    // multivalued, one value per entry, hence the set operator as in AWS's own example):
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-example-policy-cross-account-custom-bus-source.html
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'events',
+            resource: 'event-bus',
+            resourceName: securityEventBusName,
+          }),
+        ],
+        conditions: { 'ForAllValues:StringEquals': { 'events:source': [securityEventSource] } },
+      }),
+    );
   }
 }
