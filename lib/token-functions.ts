@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { DEFAULT_SECURITY_EVENT_SOURCE } from '../lambda/adapters/security-events';
 import { LEADING_KEYS, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 import type { ClientConfig } from '../lambda/core/clients';
 import { SETTINGS } from '../lambda/settings';
@@ -103,9 +104,6 @@ export interface TokenIssuerProps extends TokenFunctionProps {
    */
   readonly securityEventBusName?: string;
 }
-
-/** The `source` of the issuer's security events when none is given. */
-export const DEFAULT_SECURITY_EVENT_SOURCE = 'hybrid-auth';
 
 /**
  * The token issuer function (lambda/issuer). It reads the private key set from its region's replica of the

@@ -6,6 +6,9 @@ import {
 import type { Clock } from '../core/clock';
 import type { SecurityEvent } from '../core/session-service';
 
+/** The events' `source` unless configured: the default `name` of the platform (lib/config.ts). */
+export const DEFAULT_SECURITY_EVENT_SOURCE = 'hybrid-auth';
+
 /**
  * The `detail-type` of each security event on the bus, by the event's `type`: what an EventBridge rule
  * matches on (with the `source`, the configured `name`). A fork that adds an event type adds its name here.
