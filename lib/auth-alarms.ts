@@ -78,6 +78,11 @@ export interface AuthAlarmThresholds {
   readonly loginThrottledPer5Min?: number;
   /** Detected refresh-token reuses per 5 minutes. Any reuse is a possible token theft. @default 1 */
   readonly refreshTokenReuse?: number;
+  /**
+   * Security events (refresh-token reuse) the issuer could not put on its event bus, per 5 minutes: the
+   * automated response a team built on them (a page, an account lock) did not run for those. @default 1
+   */
+  readonly securityEventsUnpublished?: number;
   /** Throttled DynamoDB requests on the session table per 5 minutes, in either of the last 2 periods. @default 1 */
   readonly dynamoThrottles?: number;
   /** DynamoDB system errors (HTTP 500s) on the session table per 5 minutes, in either of the last 2 periods. @default 1 */
@@ -113,6 +118,7 @@ export const AUTH_ALARM_DEFAULTS: Readonly<Required<AuthAlarmThresholds>> = {
   loginFailuresPer5Min: 100,
   loginThrottledPer5Min: 50,
   refreshTokenReuse: 1,
+  securityEventsUnpublished: 1,
   dynamoThrottles: 1,
   dynamoSystemErrors: 1,
   replicationLatencyMs: 10_000,
@@ -146,6 +152,7 @@ export type AuthAlarmName =
   | 'LoginFailures'
   | 'LoginThrottled'
   | 'RefreshTokenReuse'
+  | 'SecurityEventsUnpublished'
   | 'TableThrottles'
   | 'TableSystemErrors'
   | 'RotationErrors'
@@ -445,6 +452,13 @@ export class AuthAlarms extends Construct {
       threshold: thresholds.refreshTokenReuse,
       description:
         'A refresh token was presented again after its rotation, a likely theft, and its session is revoked.',
+    });
+    alarm('SecurityEventsUnpublished', {
+      metric: metrics.securityEventsUnpublished,
+      threshold: thresholds.securityEventsUnpublished,
+      description:
+        'The issuer could not put a security event (a refresh-token reuse) on its event bus, so the rules ' +
+        'that act on it (a page, an account lock) did not run for it.',
     });
 
     // --- Session table -------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ export class AuthMetrics {
   public readonly issuerNotReady: IMetric;
   /** Detected refresh-token reuses. */
   public readonly refreshTokenReuse: IMetric;
+  /** Security events the issuer could not put on its event bus. */
+  public readonly securityEventsUnpublished: IMetric;
   /** The age of the current signing key in seconds, hourly maximum. */
   public readonly signingKeyAge: IMetric;
   /** Rotation function errors, if there is a rotation function. */
@@ -124,6 +126,12 @@ export class AuthMetrics {
     // region's issuer publishes the key age on each key-set load, so it is the series that never goes quiet.
     const issuer = { service: SERVICES.issuer };
     this.refreshTokenReuse = custom(AUTH_METRIC_NAMES.refreshTokenReuse, Stats.SUM, METRIC_PERIOD, issuer);
+    this.securityEventsUnpublished = custom(
+      AUTH_METRIC_NAMES.securityEventsUnpublished,
+      Stats.SUM,
+      METRIC_PERIOD,
+      issuer,
+    );
     this.signingKeyAge = custom(AUTH_METRIC_NAMES.signingKeyAge, Stats.MAXIMUM, Duration.hours(1), issuer);
     if (sources.rotationFunction !== undefined) {
       this.rotationErrors = sources.rotationFunction.metricErrors(sum);

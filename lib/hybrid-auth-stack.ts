@@ -90,6 +90,7 @@ export class HybridAuthStack extends Stack {
       sessionAbsoluteLifetime: config.sessionAbsoluteLifetime,
       refreshGrace: config.refreshGrace,
       issuerKeyCacheTtl: config.issuerKeyCacheTtl,
+      securityEventSource: config.name,
     });
     this.api = new AuthApi(this, 'Api', {
       issuerFunction: this.issuer.function,

@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { DEFAULT_SECURITY_EVENT_SOURCE } from '../lambda/adapters/security-events';
 import { LEADING_KEYS, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 import type { ClientConfig } from '../lambda/core/clients';
 import { SETTINGS } from '../lambda/settings';
@@ -97,6 +98,17 @@ export interface TokenIssuerProps extends TokenFunctionProps {
   readonly sessionAbsoluteLifetime: Duration;
   readonly refreshGrace: Duration;
   readonly issuerKeyCacheTtl: Duration;
+  /**
+   * The `source` of the security events the issuer puts on the event bus (refresh-token reuse): what a rule
+   * matches on. The stack gives the configured `name`, so two deployments in one account stay apart.
+   * @default 'hybrid-auth'
+   */
+  readonly securityEventSource?: string;
+  /**
+   * The event bus, in this account and region, that takes the security events: a name.
+   * @default 'default' (the account's default event bus in the stack's region)
+   */
+  readonly securityEventBusName?: string;
 }
 
 /**
@@ -105,7 +117,8 @@ export interface TokenIssuerProps extends TokenFunctionProps {
  * JWKS item of its region's replica, and writes sessions, subject watermarks and login throttles; of users it
  * may only update (the password change's new hash, a write conditional on the stored hash in the code; IAM
  * cannot tell an UpdateItem that would create an item from one that changes it): it cannot put or delete
- * users, write their `USERID#` items, the secret or the JWKS item.
+ * users, write their `USERID#` items, the secret or the JWKS item. It puts its security events on one event
+ * bus of its region, with its own `source` only.
  *
  * @example
  * const issuer = new TokenIssuer(this, 'Issuer', { tableName, issuer, audience, signingKeys, clients, ... });
@@ -115,6 +128,8 @@ export class TokenIssuer extends Construct {
 
   public constructor(scope: Construct, id: string, props: TokenIssuerProps) {
     super(scope, id);
+    const securityEventSource = props.securityEventSource ?? DEFAULT_SECURITY_EVENT_SOURCE;
+    const securityEventBusName = props.securityEventBusName ?? 'default';
     this.function = new PlatformFunction(this, 'Function', {
       entry: 'issuer/index.ts',
       // scrypt (N = 2^15, r = 8, p = 3) needs 32 MiB and CPU: more memory is more CPU in Lambda.
@@ -131,6 +146,8 @@ export class TokenIssuer extends Construct {
         [SETTINGS.sessionAbsoluteLifetimeSeconds.env]: String(props.sessionAbsoluteLifetime.toSeconds()),
         [SETTINGS.refreshGraceSeconds.env]: String(props.refreshGrace.toSeconds()),
         [SETTINGS.issuerKeyCacheTtlSeconds.env]: String(props.issuerKeyCacheTtl.toSeconds()),
+        SECURITY_EVENT_BUS: securityEventBusName,
+        SECURITY_EVENT_SOURCE: securityEventSource,
       },
     });
     const arns = tableArns(this, props.tableName);
@@ -193,5 +210,22 @@ export class TokenIssuer extends Construct {
       new PolicyStatement({ actions: ['dynamodb:Query'], resources: [arns.index] }),
     );
     props.signingKeys.grantRead(this.function);
+    // PutEvents on the one bus, and only with the issuer's own source (a condition key PutEvents supports;
+    // multivalued, one value per entry, hence the set operator as in AWS's own example):
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-example-policy-cross-account-custom-bus-source.html
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'events',
+            resource: 'event-bus',
+            resourceName: securityEventBusName,
+          }),
+        ],
+        conditions: { 'ForAllValues:StringEquals': { 'events:source': [securityEventSource] } },
+      }),
+    );
   }
 }

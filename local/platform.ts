@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { appendFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -13,6 +13,12 @@ import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store'
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { createLogger, type Logger } from '../lambda/adapters/logger';
+import {
+  createEventBridgeClient,
+  DEFAULT_SECURITY_EVENT_SOURCE,
+  eventBridgeSecurityEventPublisher,
+  type SecurityEventPublisher,
+} from '../lambda/adapters/security-events';
 import { createAuthorizer } from '../lambda/authorizer/create-authorizer';
 import { UNAUTHORIZED } from '../lambda/authorizer/handler';
 import { DEFAULT_CLIENTS } from '../lambda/core/clients';
@@ -27,6 +33,7 @@ import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import { SETTINGS } from '../lambda/settings';
 import { createDemoAssets } from './demo/serve';
 import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
+import { serveEventBridge } from './eventbridge-server';
 import { readBodyOr413, sendError, sendGatewayError, sendResult, toProxyEvent } from './http-adapter';
 import { loadOrCreateKeySet, readKeySet } from './keys-file';
 
@@ -90,6 +97,9 @@ export const DEMO_USERS = [
 
 /** The file (in the data directory) that says where a running platform's table is. */
 export const PLATFORM_STATE_FILE = 'platform.json';
+
+/** The file (in the data directory) each security event the issuer put on the local event bus is appended to. */
+export const SECURITY_EVENTS_FILE = 'security-events.jsonl';
 
 /**
  * The signals that stop `npm start`: Ctrl-C (SIGINT, to the whole foreground process group), `kill` or a
@@ -211,6 +221,23 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
 
+  // The issuer's security events go to an EventBridge stand-in, as to its region's default bus in AWS; each
+  // event it takes is appended to `<dataDir>/security-events.jsonl` for a developer to read (or `tail -f`).
+  const eventsPath = join(dataDir, SECURITY_EVENTS_FILE);
+  const eventBus = await serveEventBridge({
+    region: options.region ?? 'us-east-1',
+    onEvent: (event) => {
+      appendFile(eventsPath, `${JSON.stringify(event)}\n`).catch((error: unknown) =>
+        logger.error('security event not recorded', { error: (error as Error)?.name ?? 'unknown' }),
+      );
+    },
+  });
+  const eventBridge = createEventBridgeClient({
+    endpoint: eventBus.endpoint,
+    region: options.region ?? 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+
   const { keys: initialKeys } = await loadOrCreateKeySet(keysPath, Date.now());
   // Tells `npm run rotate-keys` where this platform's table is, so it can publish the rotated JWKS.
   const statePath = join(dataDir, PLATFORM_STATE_FILE);
@@ -240,6 +267,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? SETTINGS.accessTokenTtlSeconds.default,
     refreshGraceSeconds: options.refreshGraceSeconds ?? SETTINGS.refreshGraceSeconds.default,
     sessionCacheTtlSeconds: options.sessionCacheTtlSeconds ?? SETTINGS.sessionCacheTtlSeconds.default,
+    publishSecurityEvent: eventBridgeSecurityEventPublisher({
+      client: eventBridge,
+      eventBusName: 'default',
+      source: DEFAULT_SECURITY_EVENT_SOURCE,
+      region: options.region ?? 'us-east-1',
+    }),
   });
 
   return {
@@ -251,6 +284,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       client.destroy();
+      eventBridge.destroy();
+      await eventBus.close();
       await dynamo?.stop();
       await rm(statePath, { force: true });
     },
@@ -270,6 +305,7 @@ interface HandlerSettings {
   readonly accessTokenTtlSeconds: number;
   readonly refreshGraceSeconds: number;
   readonly sessionCacheTtlSeconds: number;
+  readonly publishSecurityEvent: SecurityEventPublisher;
 }
 
 /** Serves one request; `viaProxy` says it came through the global endpoint (it carried the proxy token). */
@@ -316,6 +352,7 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
       probeTable: () => settings.jwksStore.probe(),
       logger,
       writeMetric: settings.writeMetric,
+      publishSecurityEvent: settings.publishSecurityEvent,
     },
   );
   const authorizer = createAuthorizer(

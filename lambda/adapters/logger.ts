@@ -17,6 +17,12 @@ export const LOG_MESSAGES = {
   /** Issuer, one per security event (refresh-token reuse): `type`, `sid`, `sub`, `clientId`, generations. */
   securityEvent: 'security event',
   /**
+   * Issuer, one per security event its event bus did not take (the PutEvents call failed or timed out, or the
+   * entry came back with an `ErrorCode`): `type`, `sid`, `reason` (the error code). The event itself is in the
+   * `security event` line before it.
+   */
+  securityEventNotPublished: 'security event not published',
+  /**
    * Issuer, one per request it cannot serve because it is not ready: `cause` (the signing keys are still the
    * deployment placeholder or unreadable, or the table is unavailable). Answered 503 with `Retry-After`.
    */

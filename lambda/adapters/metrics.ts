@@ -27,6 +27,8 @@ export const METRIC_NAMES = {
   signingKeyAge: 'SigningKeyAgeSeconds',
   /** EMF, issuer, one per detected reuse; Count, dimension `service`. */
   refreshTokenReuse: 'RefreshTokenReuse',
+  /** EMF, issuer, one per security event its event bus did not take (`security event not published`); Count, dimension `service`. */
+  securityEventsUnpublished: 'SecurityEventsUnpublished',
   /** Metric filter on the issuer log: `POST /auth/login` answered 401. */
   loginFailures: 'LoginFailures',
   /** Metric filter on the issuer log: any response with status >= 500. */

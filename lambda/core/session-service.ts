@@ -60,8 +60,12 @@ export interface SessionServiceDeps {
   readonly profile: AccessTokenProfile;
   readonly policy?: SessionPolicy;
   readonly clock?: Clock;
-  /** Receives security events. @default drops them */
-  readonly onSecurityEvent?: (event: SecurityEvent) => void;
+  /**
+   * Receives security events. What it returns is awaited before the refusal it reports is answered (so a
+   * publication to an event bus finishes inside the invocation), and otherwise ignored. It must not reject:
+   * its outcome is never the refresh's. @default drops them
+   */
+  readonly onSecurityEvent?: (event: SecurityEvent) => unknown;
 }
 
 /** What login and refresh return. */
@@ -265,7 +269,7 @@ export class SessionService {
         return this.issue(session, stored, keys, macKey, speculative);
       }
       await this.store.revoke(session.sid, 'refresh_token_reuse', now);
-      this.deps.onSecurityEvent?.({
+      await this.deps.onSecurityEvent?.({
         type: 'refresh_token_reuse',
         sid: session.sid,
         sub: session.sub,

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import type { Env } from '../adapters/env';
 import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import { createMetrics, METRIC_NAMES, SERVICES } from '../adapters/metrics';
+import type { SecurityEventPublisher } from '../adapters/security-events';
 import { AccessTokenVerifier } from '../core/access-token';
 import { BearerAuthenticator } from '../core/bearer-authenticator';
 import { type ClientConfig, ClientRegistry } from '../core/clients';
@@ -55,6 +56,12 @@ export interface IssuerAdapters {
    */
   readonly probeTable: () => Promise<boolean>;
   readonly logger: Logger;
+  /**
+   * Puts each security event on an event bus (EventBridge in Lambda, the stand-in on one machine), after its
+   * log line and before the refusal is answered; a publication that fails is logged and counted, never the
+   * refresh's outcome. @default none: the events are logged and counted only
+   */
+  readonly publishSecurityEvent?: SecurityEventPublisher;
   /** Where metric lines go. @default stdout, as Lambda's Embedded Metric Format expects */
   readonly writeMetric?: (line: string) => void;
   readonly clock?: Clock;
@@ -135,9 +142,23 @@ export function createIssuer(
           : { revocationClockMarginSeconds: settings.revocationClockMarginSeconds }),
       },
       clock,
-      onSecurityEvent: (event) => {
+      onSecurityEvent: async (event) => {
         logger.warn(LOG_MESSAGES.securityEvent, { ...event });
         metric(METRIC_NAMES.refreshTokenReuse, 1, 'Count');
+        if (adapters.publishSecurityEvent === undefined) return;
+        // A publisher resolves with its outcome; anything it throws anyway is a failed publication too.
+        const outcome = await adapters
+          .publishSecurityEvent(event)
+          .catch(
+            (error: unknown) => ({ published: false, reason: (error as Error)?.name ?? 'Error' }) as const,
+          );
+        if (outcome.published) return;
+        logger.error(LOG_MESSAGES.securityEventNotPublished, {
+          type: event.type,
+          sid: event.sid,
+          reason: outcome.reason,
+        });
+        metric(METRIC_NAMES.securityEventsUnpublished, 1, 'Count');
       },
     }),
     credentials,

@@ -9,6 +9,7 @@ import { Env } from '../adapters/env';
 import { createLogger } from '../adapters/logger';
 import { SERVICES } from '../adapters/metrics';
 import { secretsManagerKeySetLoader } from '../adapters/secrets-manager-key-source';
+import { createEventBridgeClient, eventBridgeSecurityEventPublisher } from '../adapters/security-events';
 import { SETTINGS } from '../settings';
 import { createIssuer, issuerSettingsFromEnv } from './create-issuer';
 
@@ -34,4 +35,11 @@ export const handler = createIssuer(issuerSettingsFromEnv(env), {
   loadPublicJwks: () => jwksStore.load(),
   probeTable: () => jwksStore.probe(),
   logger: createLogger(SERVICES.issuer),
+  // Security events (refresh-token reuse) to this region's event bus, for a team's rules to act on.
+  publishSecurityEvent: eventBridgeSecurityEventPublisher({
+    client: createEventBridgeClient(),
+    eventBusName: env.string('SECURITY_EVENT_BUS'),
+    source: env.string('SECURITY_EVENT_SOURCE'),
+    region: env.string('AWS_REGION'),
+  }),
 });

@@ -18,6 +18,7 @@ import { SETTINGS } from '../../lambda/settings';
 import { buildApp } from '../../lib/app';
 import type { HybridAuthStack } from '../../lib/hybrid-auth-stack';
 import { type DynamoDbLocal, localClient, startDynamoDbLocal } from '../../local/dynamodb-local';
+import { type EventBridgeServer, serveEventBridge } from '../../local/eventbridge-server';
 import { type SecretsManagerServer, serveSecretsManager } from '../../local/secrets-manager-server';
 import { SecretsManagerStandIn } from '../../local/secrets-manager-stand-in';
 import { FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
@@ -56,6 +57,7 @@ let dynamo: DynamoDbLocal;
 let client: DynamoDBClient;
 let standIn: SecretsManagerStandIn;
 let secrets: SecretsManagerServer;
+let eventBus: EventBridgeServer;
 const running: LambdaProcess[] = [];
 
 beforeAll(async () => {
@@ -71,12 +73,14 @@ beforeAll(async () => {
   client = localClient(dynamo.endpoint);
   standIn = new SecretsManagerStandIn();
   secrets = await serveSecretsManager(standIn);
+  eventBus = await serveEventBridge();
 }, 240_000);
 
 afterAll(async () => {
   await Promise.all(running.map((fn) => fn.stop()));
   client?.destroy();
   await secrets?.close();
+  await eventBus?.close();
   await dynamo?.stop();
   if (outdir !== undefined) rmSync(outdir, { recursive: true, force: true });
 });
@@ -152,6 +156,7 @@ async function start(stack: HybridAuthStack, fn: CfnElement, name: string): Prom
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBus.endpoint,
     // Lambda runs Node.js 22; this machine's Node.js 20 would add the SDK's end-of-support notice.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
@@ -333,6 +338,44 @@ function describeRegion(stack: () => HybridAuthStack): void {
     const pastMargin = loggedOutAt + SETTINGS.revocationClockMarginSeconds.default * 1000 + 200 - Date.now();
     if (pastMargin > 0) await new Promise((resolve) => setTimeout(resolve, pastMargin));
   }, 15_000);
+
+  test('a reuse puts one security event on the bus named in its environment, with its source', async () => {
+    const refresh = async (refreshToken: string) =>
+      result<APIGatewayProxyResult>(
+        issuer,
+        proxyEvent('POST', '/auth/token', {
+          headers: FORM_TYPE,
+          body: `grant_type=refresh_token&client_id=native&refresh_token=${refreshToken}`,
+        }),
+      );
+    const login = await result<APIGatewayProxyResult>(
+      issuer,
+      proxyEvent('POST', '/auth/login', {
+        headers: JSON_TYPE,
+        body: JSON.stringify({ username: 'alice', password: PASSWORD, client_id: 'native' }),
+      }),
+    );
+    const first = (JSON.parse(login.body) as typeof tokens).refresh_token;
+    const second = (JSON.parse((await refresh(first)).body) as typeof tokens).refresh_token;
+    expect((await refresh(second)).statusCode).toBe(200);
+    const before = eventBus.events.length;
+    // A grandparent is reuse even inside the grace window.
+    expect((await refresh(first)).statusCode).toBe(400);
+    expect(eventBus.events.slice(before)).toEqual([
+      expect.objectContaining({
+        source: (CDK_CONTEXT as { 'hybrid-auth': { name: string } })['hybrid-auth'].name,
+        'detail-type': 'Refresh token reuse detected',
+        eventBusName: 'default',
+        detail: expect.objectContaining({
+          type: 'refresh_token_reuse',
+          region: stack().region,
+          clientId: 'native',
+        }),
+      }),
+    ]);
+    expect(JSON.stringify(eventBus.events)).not.toContain(first);
+    expect(issuer.output()).not.toContain('security event not published');
+  });
 
   test('no token or key material in any log line', () => {
     for (const output of [issuer.output(), authorizer.output()]) {

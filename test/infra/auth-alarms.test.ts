@@ -267,6 +267,20 @@ describe('AuthAlarms', () => {
       });
     });
 
+    test('an unpublished security event alarms on any single occurrence', () => {
+      expect(alarmProps(defaults, 'SecurityEventsUnpublished')).toMatchObject({
+        Namespace: 'HybridAuth',
+        MetricName: 'SecurityEventsUnpublished',
+        Dimensions: [{ Name: 'service', Value: 'issuer' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
     test('table throttles sum ThrottledRequests over the operations the runtime uses', () => {
       const props = alarmProps(defaults, 'TableThrottles');
       expect(props).toMatchObject({
@@ -419,6 +433,7 @@ describe('AuthAlarms', () => {
 
     test.each([
       ['RefreshTokenReuse', METRIC_NAMES.refreshTokenReuse, 'Count', SERVICES.issuer],
+      ['SecurityEventsUnpublished', METRIC_NAMES.securityEventsUnpublished, 'Count', SERVICES.issuer],
       ['SigningKeyAge', METRIC_NAMES.signingKeyAge, 'Seconds', SERVICES.issuer],
       ['SigningKeysReplicaStale', METRIC_NAMES.signingKeysReplicaStale, 'Count', SERVICES.rotation],
     ] as const)(

@@ -159,6 +159,27 @@ describe('TokenIssuer', () => {
       Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'LOGIN#*'] } },
     });
   });
+
+  test("puts security events on the region's default bus, with its source only", () => {
+    primary.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ SECURITY_EVENT_BUS: 'default', SECURITY_EVENT_SOURCE: 'hybrid-auth' }),
+      },
+    });
+    expect(policyOf(primary, 'IssuerFunctionRoleDefaultPolicy')).toContainEqual({
+      Action: 'events:PutEvents',
+      Effect: 'Allow',
+      Resource: {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':events:us-east-1:111111111111:event-bus/default'],
+        ],
+      },
+      Condition: { 'ForAllValues:StringEquals': { 'events:source': ['hybrid-auth'] } },
+    });
+    const authorizer = JSON.stringify(policyOf(primary, 'AuthorizerFunctionRoleDefaultPolicy'));
+    expect(authorizer).not.toContain('events:');
+  });
 });
 
 describe('SigningKeys', () => {

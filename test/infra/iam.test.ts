@@ -12,7 +12,8 @@ import { ACCOUNT, decide, functionStatements, type IamRequest, type Statement } 
  * Least privilege, evaluated: each function's synthesized role policies decide the calls the function makes
  * (allowed) and calls it must never make (denied), with the condition keys AWS sets on them:
  * `dynamodb:LeadingKeys` (the partition keys a request touches), `kms:ViaService` (the service that calls
- * KMS on the caller's behalf) and `kms:ResourceAliases` (the aliases of the key used). Identity policies only:
+ * KMS on the caller's behalf), `kms:ResourceAliases` (the aliases of the key used) and `events:source` (the
+ * sources of a PutEvents request's entries). Identity policies only:
  * the keys' default key policies delegate to IAM, which is what makes these statements the deciding ones
  * (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
  */
@@ -43,6 +44,12 @@ const item = (action: string, region: string, key: string): IamRequest => ({
   action: `dynamodb:${action}`,
   resource: tableArn(region),
   context: { 'dynamodb:LeadingKeys': [key] },
+});
+/** A PutEvents request as EventBridge authorizes it: the bus, and `events:source` (one value per entry). */
+const putEvents = (region: string, bus: string, sources: string[]): IamRequest => ({
+  action: 'events:PutEvents',
+  resource: `arn:aws:events:${region}:${ACCOUNT}:event-bus/${bus}`,
+  context: { 'events:source': sources },
 });
 const session = `${KEY_PREFIX.session}abc`;
 const user = `${KEY_PREFIX.user}alice`;
@@ -100,6 +107,7 @@ describe.each([
       ],
       ['read the private keys', { action: 'secretsmanager:GetSecretValue', resource: secretArn(region) }],
       ['decrypt with the signing key', { action: 'kms:Decrypt', resource: ownKeyArn(stack) }],
+      ['put an event on the bus', putEvents(region, 'default', [NAME])],
     ] as const)('may not: %s', (_what, request) => {
       expect(decide(statements, request)).toBe('deny');
     });
@@ -137,6 +145,7 @@ describe.each([
           context: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` },
         },
       ],
+      ['put its security events on the default bus, with its source', putEvents(region, 'default', [NAME])],
     ] as const)('may: %s', (_what, request) => {
       expect(decide(statements, request)).toBe('allow');
     });
@@ -161,6 +170,14 @@ describe.each([
         },
       ],
       ['scan the table', { action: 'dynamodb:Scan', resource: tableArn(region) }],
+      ['put an event with another source', putEvents(region, 'default', ['aws.signin'])],
+      ['put its event and one with another source', putEvents(region, 'default', [NAME, 'other-app'])],
+      ['put an event on another bus', putEvents(region, 'payments', [NAME])],
+      [
+        "put an event on another region's bus",
+        putEvents(region === 'us-east-1' ? 'eu-west-1' : 'us-east-1', 'default', [NAME]),
+      ],
+      ['create a rule', { action: 'events:PutRule', resource: `arn:aws:events:${region}:${ACCOUNT}:rule/x` }],
     ] as const)('may not: %s', (_what, request) => {
       expect(decide(statements, request)).toBe('deny');
     });
