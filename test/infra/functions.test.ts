@@ -115,14 +115,16 @@ describe('the project function defaults', () => {
 });
 
 describe('TokenAuthorizer', () => {
-  test('may only GetItem session and JWKS items: no write, no secret, no user items', () => {
+  test('may only read session, subject watermark and JWKS items: no write, no secret, no user items', () => {
     expect(policyOf(primary, 'AuthorizerFunctionRoleDefaultPolicy')).toEqual([
       { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: expect.anything() },
       {
-        Action: 'dynamodb:GetItem',
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
         Effect: 'Allow',
         Resource: expect.anything(),
-        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'JWKS'] } },
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SESSION#*', 'SUBJECT#*', 'JWKS'] },
+        },
       },
     ]);
     const text = JSON.stringify(policyOf(primary, 'AuthorizerFunctionRoleDefaultPolicy'));
