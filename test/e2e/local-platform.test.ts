@@ -10,6 +10,8 @@ import { HEALTH_PATH } from '../../lambda/issuer/routes';
 import { SETTINGS } from '../../lambda/settings';
 import { readKeySet } from '../../local/keys-file';
 import { KEY_CACHE_SECONDS, startLocalPlatform } from '../../local/platform';
+import { createUser } from '../../scripts/create-user';
+import { disableUser, enableUser } from '../../scripts/disable-user';
 import { accessTokenHeader, b64u, forge, segment } from '../support/jws-forge';
 import { type PlatformProcess, startPlatformProcess } from '../support/platform-process';
 
@@ -971,6 +973,60 @@ describe('hostile input', () => {
 
     expect(reply.status).toBe(405);
     expect(reply.headers.get('allow')).toBe('POST');
+  });
+});
+
+describe('password change and account disable (a user of their own, made with the scripts in --local mode)', () => {
+  const CAROL = { username: 'carol', password: 'carol-first-password' } as const;
+  const NEW_PASSWORD = 'carol-second-password';
+  /** The scripts run in-process against this platform, found through its data directory. */
+  const scriptEnv = () => ({ ...process.env, LOCAL_DATA_DIR: dataDir, HYBRID_AUTH_PASSWORD: CAROL.password });
+  /** Past the watermark's clock margin: a login now is authenticated after it. */
+  const pastMargin = () => sleep(SETTINGS.revocationClockMarginSeconds.default * 1000 + 100);
+
+  test('a password change ends every other session (API and refresh), keeps the caller’s, and replaces the password', async () => {
+    await createUser(['--local', '--username', CAROL.username, '--scope', 'profile'], scriptEnv());
+    const caller = await nativeSession(CAROL);
+    const other = await nativeSession(CAROL);
+    expect((await me(other.accessToken)).status).toBe(200);
+
+    const reply = await call('POST', '/auth/password', {
+      headers: { Authorization: `Bearer ${caller.accessToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ current_password: CAROL.password, new_password: NEW_PASSWORD }),
+    });
+    const changedAt = Date.now();
+    expect(reply.status).toBe(204);
+
+    expect(await msUntilRefused(other.accessToken, changedAt)).toBeLessThanOrEqual(REVOCATION_BUDGET_MS);
+    expectJsonError(await refresh(other.refreshToken), 400, 'invalid_grant');
+    expect((await me(caller.accessToken)).status).toBe(200);
+    const rotated = await refresh(caller.refreshToken);
+    expect(rotated.status).toBe(200);
+    expect((await me(stringField(rotated.body, 'access_token'))).status).toBe(200);
+
+    expectJsonError(await login(CAROL), 401, 'invalid_grant');
+    await pastMargin();
+    const fresh = await nativeSession({ ...CAROL, password: NEW_PASSWORD });
+    expect((await me(fresh.accessToken)).status).toBe(200);
+  });
+
+  test('a disabled account is refused everywhere within the budget; enabling it revives no old session', async () => {
+    const user = { ...CAROL, password: NEW_PASSWORD };
+    const live = await nativeSession(user);
+    expect((await me(live.accessToken)).status).toBe(200);
+
+    await disableUser(['--local', '--username', CAROL.username], scriptEnv());
+    const disabledAt = Date.now();
+    expect(await msUntilRefused(live.accessToken, disabledAt)).toBeLessThanOrEqual(REVOCATION_BUDGET_MS);
+    expectJsonError(await refresh(live.refreshToken), 400, 'invalid_grant');
+    expect((await login(user)).status).toBeGreaterThanOrEqual(400);
+    expect((await login(user)).status).toBeLessThan(500);
+
+    await enableUser(['--local', '--username', CAROL.username], scriptEnv());
+    await pastMargin();
+    expect((await me(live.accessToken)).status).toBe(401);
+    const again = await nativeSession(user);
+    expect((await me(again.accessToken)).status).toBe(200);
   });
 });
 
