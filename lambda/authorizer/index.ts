@@ -1,11 +1,6 @@
 import { jwksItemKey, publicJwksOf } from '../adapters/dynamodb-jwks-store';
 import { liteClientFromEnv } from '../adapters/dynamodb-lite-client';
-import { DynamoDbSessionSubjectReader } from '../adapters/dynamodb-session-subject-reader';
 import { Env } from '../adapters/env';
-import { createLogger } from '../adapters/logger';
-import { SERVICES } from '../adapters/metrics';
-import { PROTECTED_ROUTES } from '../protected-routes';
-import { authorizerSettingsFromEnv, createAuthorizer } from './create-authorizer';
 
 /**
  * When this module's code started to run (every bundled dependency evaluated: the end of the import) and when
@@ -21,17 +16,25 @@ const tableName = env.string('TABLE_NAME');
 // two kinds of read), with the SDK client's connection and request time-outs and one retry, so that a slow
 // table fails closed well inside the function's timeout (DYNAMODB_TIMEOUTS says how the values were chosen).
 const client = liteClientFromEnv();
+const readPublicJwks = async () =>
+  publicJwksOf(await client.getItem({ TableName: tableName, Key: jwksItemKey() }));
+
+// The init's round trip goes out first, and the rest of the function's code (the logger, the wiring, the
+// route table) is evaluated while DynamoDB answers: a dynamic import, which the bundle evaluates only here.
+let firstJwks: Promise<unknown> | undefined = readPublicJwks();
+firstJwks.catch(() => undefined); // the warm-up below reports a failure
+await new Promise((resolve) => setImmediate(resolve)); // lets the connection open and the request leave
+const { createLambdaAuthorizer } = await import('./lambda-wiring');
 
 /** The Lambda entry point: the REQUEST authorizer, built from the environment. */
-export const handler = createAuthorizer(authorizerSettingsFromEnv(env), {
-  sessions: new DynamoDbSessionSubjectReader({
-    batchGetItem: (input) => client.batchGetItem(input),
-    tableName,
-  }),
-  loadPublicJwks: async () =>
-    publicJwksOf(await client.getItem({ TableName: tableName, Key: jwksItemKey() })),
-  routes: PROTECTED_ROUTES,
-  logger: createLogger(SERVICES.authorizer),
+export const handler = createLambdaAuthorizer(env, {
+  batchGetItem: (input) => client.batchGetItem(input),
+  tableName,
+  loadPublicJwks: () => {
+    const pending = firstJwks ?? readPublicJwks();
+    firstJwks = undefined;
+    return pending;
+  },
 });
 
 // The first request's work, done during init (top-level await in the ESM bundle: the runtime waits for it
