@@ -217,9 +217,8 @@ export class SessionService {
     const macKey = this.macKeyOf(parts, keys);
     const bound = await this.authenticate(parts, keys);
     const salt = bound.salt;
-    // Version 3 (and 1, after its read): the watermark read starts now, beside the write.
-    let watermark = bound.subjectKey === undefined ? undefined : this.readWatermark(bound.subjectKey);
-    const speculative = this.signDuringWrite(parts.sid, clientId, keys);
+    let watermark: Promise<SubjectRecord | undefined> | undefined;
+    let speculative: SpeculativeAccess | undefined;
     const presented = parts.generation;
     const generation = presented + 1;
     /** The subject's watermark item, once it is known which subject the session is (the token said so). */
@@ -238,7 +237,7 @@ export class SessionService {
       const now = this.clock();
       let outcome: RefreshRotationOutcome | undefined;
       if (generation <= MAX_GENERATION) {
-        outcome = await this.store.rotateForRefresh(parts.sid, {
+        const write = this.store.rotateForRefresh(parts.sid, {
           presentedGeneration: presented,
           generation,
           salt,
@@ -246,6 +245,12 @@ export class SessionService {
           at: now,
           idleExpiresAt: Math.min(now + this.idleMs, absoluteExpiresAt),
         });
+        // Version 3 (and 1, after its read): the watermark read goes out beside the write, after it.
+        if (watermark === undefined && bound.subjectKey !== undefined) {
+          watermark = this.readWatermark(bound.subjectKey);
+        }
+        if (attempt === 0) speculative = this.signDuringWrite(parts.sid, clientId, keys);
+        outcome = await write;
         // Current, or ahead (this region has not seen a rotation another region made; the MAC proves the
         // token was issued, so the presented generation is the current one): rotated.
         if (outcome.applied) {
@@ -446,11 +451,18 @@ export class SessionService {
   private signDuringWrite(sid: string, clientId: string, keys: KeySet): SpeculativeAccess | undefined {
     const subject = this.subjects.get(sid);
     if (subject === undefined || subject.clientId !== clientId) return undefined;
-    const access = this.minter.mint(
-      currentSigningKey(keys),
-      { sub: subject.sub, sid, clientId: subject.clientId, scope: subject.scope },
-      subject.absoluteExpiresAt,
-    );
+    // Deferred until the requests are on the wire: the signing then fills the wait for their answers.
+    const access = new Promise<MintedAccessToken>((resolve, reject) => {
+      setImmediate(() => {
+        this.minter
+          .mint(
+            currentSigningKey(keys),
+            { sub: subject.sub, sid, clientId: subject.clientId, scope: subject.scope },
+            subject.absoluteExpiresAt,
+          )
+          .then(resolve, reject);
+      });
+    });
     access.catch(() => undefined); // a dropped speculation must not surface as an unhandled rejection
     return { subject, access };
   }
