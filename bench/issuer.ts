@@ -1,4 +1,4 @@
-import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { KEY_PREFIX, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
@@ -6,6 +6,7 @@ import { CredentialService } from '../lambda/core/credentials';
 import { generateKeySet } from '../lambda/core/keys';
 import { DEFAULT_SCRYPT_PARAMS } from '../lambda/core/password-hashing';
 import { SessionService } from '../lambda/core/session-service';
+import { subjectKey } from '../lambda/core/subject';
 import type { BenchDynamo } from './dynamo';
 import { AUDIENCE, ISSUER, TTL_SECONDS } from './fixtures';
 import {
@@ -29,6 +30,21 @@ export async function benchIssuer(
   const sessions = new SessionService({
     store: dynamo.sessions,
     subjects: new DynamoDbSubjectStore({ client: dynamo.client, tableName: dynamo.tableName }),
+    keys: async () => keySet,
+    profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS },
+    policy: { refreshGraceSeconds: 10 },
+  });
+  // The same service with the watermark answered from memory: what a refresh costs when a watermark cache
+  // hits (the alternative design of issue 16), measured beside the parallel read it would save.
+  const subjects = new DynamoDbSubjectStore({ client: dynamo.client, tableName: dynamo.tableName });
+  const cachedSessions = new SessionService({
+    store: dynamo.sessions,
+    subjects: {
+      get: (sub, options) => subjects.get(sub, options),
+      getByKey: async () => undefined,
+      moveWatermark: (sub, notBefore, at) => subjects.moveWatermark(sub, notBefore, at),
+      setDisabled: (sub, disabled, notBefore, at) => subjects.setDisabled(sub, disabled, notBefore, at),
+    },
     keys: async () => keySet,
     profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS },
     policy: { refreshGraceSeconds: 10 },
@@ -64,41 +80,86 @@ export async function benchIssuer(
   await dynamo.seedSession(baselineSid, 'user-bench');
   const key = { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + baselineSid } };
   let generation = 0;
-  const rawUpdate = async () => {
+  const rotation = () => {
     const now = Date.now();
-    await dynamo.client.send(
-      new UpdateItemCommand({
-        TableName: dynamo.tableName,
-        Key: key,
-        UpdateExpression: 'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
-        ConditionExpression: 'generation = :expected AND attribute_not_exists(revokedAt)',
-        ExpressionAttributeValues: {
-          ':next': { N: String(generation + 1) },
-          ':expected': { N: String(generation) },
-          ':at': { N: String(now) },
-          ':idle': { N: String(now + 3_600_000) },
-        },
-      }),
-    );
+    return {
+      TableName: dynamo.tableName,
+      Key: key,
+      UpdateExpression: 'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
+      ConditionExpression: 'generation = :expected AND attribute_not_exists(revokedAt)',
+      ExpressionAttributeValues: {
+        ':next': { N: String(generation + 1) },
+        ':expected': { N: String(generation) },
+        ':at': { N: String(now) },
+        ':idle': { N: String(now + 3_600_000) },
+      },
+    };
+  };
+  const rawUpdate = async () => {
+    await dynamo.client.send(new UpdateItemCommand(rotation()));
     generation++;
   };
   const getThenUpdate = async () => {
     await dynamo.client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: key }));
     await rawUpdate();
   };
+  // The refreshing subject's watermark item, read as refresh reads it (consistent; the bench user has none).
+  const watermarkKey = {
+    [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.subject + subjectKey('user-bench') },
+  };
+  const readWatermark = () =>
+    dynamo.client.send(
+      new GetItemCommand({ TableName: dynamo.tableName, Key: watermarkKey, ConsistentRead: true }),
+    );
+  const updateBesideGet = async () => {
+    await Promise.all([rawUpdate(), readWatermark()]);
+  };
+  // The other one-request design: the rotation and a ConditionCheck on the subject item in one transaction.
+  // A ConditionCheck checks "the condition of specific attributes of the item" it names, against values the
+  // request carries: never the session item's authenticatedAt. A transaction's Update returns the item only
+  // when its condition fails, never ALL_NEW.
+  // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ConditionCheck.html
+  // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+  const transact = async () => {
+    const update = rotation();
+    await dynamo.client.send(
+      new TransactWriteItemsCommand({
+        TransactItems: [
+          { Update: update },
+          {
+            ConditionCheck: {
+              TableName: dynamo.tableName,
+              Key: watermarkKey,
+              ConditionExpression: 'attribute_not_exists(notBefore) OR notBefore < :auth',
+              ExpressionAttributeValues: { ':auth': update.ExpressionAttributeValues[':at'] },
+            },
+          },
+        ],
+      }),
+    );
+    generation++;
+  };
   const refresh = async () => {
     refreshToken = (await sessions.refresh(refreshToken, 'native')).refreshToken;
+  };
+  let cachedToken = (await cachedSessions.login({ sub: 'user-bench', clientId: 'native', scope: 'profile' }))
+    .refreshToken;
+  const refreshCached = async () => {
+    cachedToken = (await cachedSessions.refresh(cachedToken, 'native')).refreshToken;
   };
   const results = await compare(
     [
       { name: 'raw conditional UpdateItem', async: true, run: rawUpdate },
       { name: 'SessionService.refresh', async: true, run: refresh },
       { name: 'raw GetItem + conditional UpdateItem', async: true, run: getThenUpdate },
+      { name: 'raw conditional UpdateItem beside GetItem', async: true, run: updateBesideGet },
+      { name: 'raw TransactWriteItems (Update + ConditionCheck)', async: true, run: transact },
+      { name: 'SessionService.refresh, watermark from memory', async: true, run: refreshCached },
     ],
     { ...options, roundMs: Math.max(options.roundMs, 500) },
   );
-  const [raw, ours, getUpdate] = results;
-  if (!raw || !ours || !getUpdate) throw new Error('missing results');
+  const [raw, ours, getUpdate, beside, transaction, cached] = results;
+  if (!raw || !ours || !getUpdate || !beside || !transaction || !cached) throw new Error('missing results');
   const params = `N=${DEFAULT_SCRYPT_PARAMS.N} r=${DEFAULT_SCRYPT_PARAMS.r} p=${DEFAULT_SCRYPT_PARAMS.p} keyLength=${DEFAULT_SCRYPT_PARAMS.keyLength}`;
   return [
     {
@@ -123,19 +184,59 @@ export async function benchIssuer(
       value: round3(1e6 / getUpdate.medianUs),
       unit: 'ops/s',
     },
+    {
+      bench,
+      name: 'raw conditional UpdateItem beside GetItem (parallel)',
+      value: round3(1e6 / beside.medianUs),
+      unit: 'ops/s',
+    },
+    {
+      bench,
+      name: 'raw TransactWriteItems (Update + ConditionCheck)',
+      value: round3(1e6 / transaction.medianUs),
+      unit: 'ops/s',
+    },
     ratioFigure(
       bench,
       'refresh vs raw conditional UpdateItem',
       ours,
       0.85,
-      'one round trip: the token MAC (salt in the token, version 2) is checked before I/O, then one conditional UpdateItem returning ALL_NEW',
+      'one round trip: the token MAC (salt and subject key in the token, version 3) is checked before I/O, then one conditional UpdateItem returning ALL_NEW beside the consistent GetItem of the subject watermark',
+    ),
+    ratioFigure(
+      bench,
+      'refresh vs raw UpdateItem beside GetItem',
+      rebase(ours, beside),
+      undefined,
+      'the same two requests refresh makes, in parallel, without the MAC, the signature and the checks',
+    ),
+    ratioFigure(
+      bench,
+      'raw UpdateItem beside GetItem vs raw UpdateItem',
+      beside,
+      undefined,
+      'what the parallel watermark read costs a bare write on this machine',
+    ),
+    ratioFigure(
+      bench,
+      'raw TransactWriteItems vs raw UpdateItem',
+      transaction,
+      undefined,
+      'the one-request alternative (a ConditionCheck on the subject item); it returns no item and cannot compare with the session',
+    ),
+    ratioFigure(
+      bench,
+      'refresh, watermark from memory, vs raw UpdateItem',
+      cached,
+      undefined,
+      'what a watermark cache hit would cost (one request); not the design: see docs/design.md "Refresh tokens"',
     ),
     ratioFigure(
       bench,
       'refresh vs raw GetItem + UpdateItem',
       rebase(ours, getUpdate),
       undefined,
-      'the two-round-trip shape refresh had before (version 1 tokens still take it)',
+      'the two-round-trip shape (version 1 and 2 tokens take it once, for their first refresh)',
     ),
   ];
 }

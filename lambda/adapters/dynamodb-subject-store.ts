@@ -43,14 +43,18 @@ export class DynamoDbSubjectStore implements SubjectStore {
     this.keepMs = ((props.sessionLifetimeSeconds ?? 604_800) + (props.retentionSeconds ?? 86_400)) * 1000;
   }
 
-  public async get(
-    sub: string,
+  public get(sub: string, options?: { readonly consistent?: boolean }): Promise<SubjectRecord | undefined> {
+    return this.getByKey(subjectKey(sub), options);
+  }
+
+  public async getByKey(
+    key: string,
     options?: { readonly consistent?: boolean },
   ): Promise<SubjectRecord | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
-        Key: subjectItemKey(sub),
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.subject + key } },
         ConsistentRead: options?.consistent ?? false,
       }),
     );

@@ -20,7 +20,7 @@ import {
   type SessionStore,
   sessionStatus,
 } from './session';
-import { type SubjectStore, watermarkAt, watermarkRefusal } from './subject';
+import { type SubjectRecord, type SubjectStore, subjectKey, watermarkAt, watermarkRefusal } from './subject';
 
 /** Lifetimes of sessions and refresh tokens. */
 export interface SessionPolicy {
@@ -201,31 +201,47 @@ export class SessionService {
 
   /**
    * Exchanges a refresh token for new tokens (docs/design.md branches: rotate, grace replay, reuse, generation
-   * ahead, bad MAC, strict when the grace window is 0).
+   * ahead, bad MAC, strict when the grace window is 0, behind the subject's watermark).
    *
-   * The happy path is one request: the token is authenticated before any I/O (its MAC covers the salt it
-   * carries), then one conditional write whose condition is the rotate branch; when the condition fails the
-   * write returns the item, and the grace, reuse and replication-lag branches decide from it. A version 1
-   * token (no salt in it) is verified after a consistent read, then takes the same write.
+   * The happy path is one round trip: the token is authenticated before any I/O (its MAC covers the salt and
+   * the subject key it carries), then one conditional write whose condition is the rotate branch and, in
+   * parallel with it, the read of the subject's watermark. When the condition fails the write returns the
+   * item, and the grace, reuse and replication-lag branches decide from it. No token is handed out before the
+   * watermark allows the session; a watermark that refuses it revokes it. A version 2 token (no subject key)
+   * reads the watermark after its write; a version 1 token (no salt) is verified after a consistent read of
+   * the session, then writes and reads the watermark in parallel. Both get a version 3 successor.
    *
    * @throws {GrantError} `refresh_token_malformed`, `unknown_mac_key`, `bad_mac`, `session_not_found`,
-   * `client_mismatch`, `session_revoked`, `session_expired`, `session_idle` or `refresh_token_reused`.
+   * `client_mismatch`, `session_revoked`, `session_expired`, `session_idle`, `refresh_token_reused`,
+   * `session_logged_out_everywhere` or `subject_disabled`.
    */
   public async refresh(refreshToken: unknown, clientId: string): Promise<TokenSet> {
     const parts = parseRefreshToken(refreshToken);
     const keys = await this.deps.keys();
     const macKey = this.macKeyOf(parts, keys);
-    const salt = await this.authenticatedSalt(parts, keys);
-    const speculative = this.signDuringWrite(parts.sid, clientId, keys);
+    const bound = await this.authenticate(parts, keys);
+    const salt = bound.salt;
+    let watermark: Promise<SubjectRecord | undefined> | undefined;
+    let speculative: SpeculativeAccess | undefined;
     const presented = parts.generation;
     const generation = presented + 1;
+    /** The subject's watermark item, once it is known which subject the session is (the token said so). */
+    const subjectOf = (session: SessionRecord): Promise<SubjectRecord | undefined> => {
+      const key = subjectKey(session.sub);
+      // Only a holder of the MAC key can make a token name another subject than its session's.
+      if (bound.subjectKey !== undefined && bound.subjectKey !== key) {
+        throw new GrantError('bad_mac', 'the refresh token does not verify');
+      }
+      watermark ??= this.readWatermark(key);
+      return watermark;
+    };
     // Known once a write has returned the item: the cap of the idle expiry (the write refuses to pass it).
     let absoluteExpiresAt = Number.POSITIVE_INFINITY;
     for (let attempt = 0; attempt < MAX_REFRESH_ATTEMPTS; attempt++) {
       const now = this.clock();
       let outcome: RefreshRotationOutcome | undefined;
       if (generation <= MAX_GENERATION) {
-        outcome = await this.store.rotateForRefresh(parts.sid, {
+        const write = this.store.rotateForRefresh(parts.sid, {
           presentedGeneration: presented,
           generation,
           salt,
@@ -233,11 +249,16 @@ export class SessionService {
           at: now,
           idleExpiresAt: Math.min(now + this.idleMs, absoluteExpiresAt),
         });
+        // Version 3 (and 1, after its read): the watermark read goes out beside the write, after it.
+        if (watermark === undefined && bound.subjectKey !== undefined) {
+          watermark = this.readWatermark(bound.subjectKey);
+        }
+        if (attempt === 0) speculative = this.signDuringWrite(parts.sid, clientId, keys);
+        outcome = await write;
         // Current, or ahead (this region has not seen a rotation another region made; the MAC proves the
         // token was issued, so the presented generation is the current one): rotated.
         if (outcome.applied) {
-          // TODO(issue 16): read the watermark in parallel with the write (refresh token version 3).
-          await this.refuseBehindWatermark(outcome.session, now);
+          await this.refuseBehindWatermark(outcome.session, now, await subjectOf(outcome.session));
           return this.issue(outcome.session, generation, keys, macKey, speculative);
         }
       } else {
@@ -266,6 +287,7 @@ export class SessionService {
       }
       if (presented === stored - 1 && now - session.rotatedAt < this.graceMs) {
         // A concurrent or retried refresh: hand out the same successor, no fork, no false theft alarm.
+        await this.refuseBehindWatermark(session, now, await subjectOf(session));
         return this.issue(session, stored, keys, macKey, speculative);
       }
       await this.store.revoke(session.sid, 'refresh_token_reuse', now);
@@ -303,7 +325,7 @@ export class SessionService {
       return undefined;
     }
     const keys = await this.deps.keys();
-    // A version 2 token is authenticated before the read; a forged one costs no I/O.
+    // A version 3 or 2 token is authenticated before the read; a forged one costs no I/O.
     if (parts.version !== LEGACY_REFRESH_TOKEN_VERSION && !verifyRefreshMac(parts, keys.macKeys)) {
       return undefined;
     }
@@ -355,13 +377,26 @@ export class SessionService {
     return sessions.filter((session) => sessionStatus(session, now, subject) === 'active');
   }
 
+  /**
+   * Starts the consistent read of a subject's watermark item. A failure surfaces where it is awaited (the
+   * refresh fails closed); one that is never awaited (the write failed first) is not an unhandled rejection.
+   */
+  private readWatermark(key: string): Promise<SubjectRecord | undefined> {
+    const read = this.deps.subjects.getByKey(key, { consistent: true });
+    read.catch(() => undefined);
+    return read;
+  }
+
   /** Refuses (and revokes) a session its subject's watermark has ended. */
-  private async refuseBehindWatermark(session: SessionRecord, now: number): Promise<void> {
-    const subject = await this.deps.subjects.get(session.sub, { consistent: true });
-    const status = sessionStatus(session, now, subject);
-    if (status === 'logged_out_everywhere' || status === 'disabled') {
+  private async refuseBehindWatermark(
+    session: SessionRecord,
+    now: number,
+    subject: SubjectRecord | undefined,
+  ): Promise<void> {
+    const refusal = watermarkRefusal(subject, session.authenticatedAt);
+    if (refusal !== undefined) {
       await this.store.revoke(session.sid, 'logout_all', now);
-      throw STATUS_ERRORS[status]();
+      throw STATUS_ERRORS[refusal]();
     }
   }
 
@@ -385,23 +420,30 @@ export class SessionService {
   }
 
   /**
-   * Authenticates the token and returns the session salt it is bound to. Version 2: the MAC covers the salt
-   * the token carries, checked before any I/O (the write then requires the item to hold that salt). Version 1:
-   * the salt is only in the item, so it is read (consistently) first.
+   * Authenticates the token and returns the session salt and the subject key it is bound to. Versions 3 and
+   * 2: the MAC covers the salt (and, in version 3, the subject key) the token carries, checked before any I/O
+   * (the write then requires the item to hold that salt). Version 1: the salt is only in the item, so it is
+   * read (consistently) first, and the subject key comes from the item's `sub`. Version 2 knows no subject
+   * key before its write returns the item.
    */
-  private async authenticatedSalt(parts: RefreshTokenParts, keys: KeySet): Promise<string> {
+  private async authenticate(
+    parts: RefreshTokenParts,
+    keys: KeySet,
+  ): Promise<{ readonly salt: string; readonly subjectKey?: string }> {
     if (parts.version === LEGACY_REFRESH_TOKEN_VERSION) {
       const session = await this.store.get(parts.sid, { consistent: true });
       if (session === undefined) throw new GrantError('session_not_found', 'no such session');
       if (!verifyRefreshMac(parts, keys.macKeys, session.salt)) {
         throw new GrantError('bad_mac', 'the refresh token does not verify');
       }
-      return session.salt;
+      return { salt: session.salt, subjectKey: subjectKey(session.sub) };
     }
     if (parts.salt === undefined || !verifyRefreshMac(parts, keys.macKeys)) {
       throw new GrantError('bad_mac', 'the refresh token does not verify');
     }
-    return parts.salt;
+    return parts.subjectKey === undefined
+      ? { salt: parts.salt }
+      : { salt: parts.salt, subjectKey: parts.subjectKey };
   }
 
   /**
@@ -413,11 +455,18 @@ export class SessionService {
   private signDuringWrite(sid: string, clientId: string, keys: KeySet): SpeculativeAccess | undefined {
     const subject = this.subjects.get(sid);
     if (subject === undefined || subject.clientId !== clientId) return undefined;
-    const access = this.minter.mint(
-      currentSigningKey(keys),
-      { sub: subject.sub, sid, clientId: subject.clientId, scope: subject.scope },
-      subject.absoluteExpiresAt,
-    );
+    // Deferred until the requests are on the wire: the signing then fills the wait for their answers.
+    const access = new Promise<MintedAccessToken>((resolve, reject) => {
+      setImmediate(() => {
+        this.minter
+          .mint(
+            currentSigningKey(keys),
+            { sub: subject.sub, sid, clientId: subject.clientId, scope: subject.scope },
+            subject.absoluteExpiresAt,
+          )
+          .then(resolve, reject);
+      });
+    });
     access.catch(() => undefined); // a dropped speculation must not surface as an unhandled rejection
     return { subject, access };
   }
@@ -461,7 +510,13 @@ export class SessionService {
       accessToken: access.token,
       expiresIn: access.claims.exp - access.claims.iat,
       scope: session.scope,
-      refreshToken: deriveRefreshToken(macKey, session.sid, generation, session.salt),
+      refreshToken: deriveRefreshToken(
+        macKey,
+        session.sid,
+        generation,
+        session.salt,
+        subjectKey(session.sub),
+      ),
       sid: session.sid,
       kid: access.kid,
       jti: access.claims.jti,

@@ -69,6 +69,11 @@ export interface SubjectStore {
   /** The subject's watermark item; `consistent` asks for a strongly consistent read. */
   get(sub: string, options?: { readonly consistent?: boolean }): Promise<SubjectRecord | undefined>;
   /**
+   * The watermark item of the subject whose {@link subjectKey} is `key` (what a version 3 refresh token
+   * carries: the refresh reads it before it knows the `sub`). Same read as {@link get}.
+   */
+  getByKey(key: string, options?: { readonly consistent?: boolean }): Promise<SubjectRecord | undefined>;
+  /**
    * Moves `notBefore` forward to `notBefore` (never back: a later watermark already there is kept). One
    * write, whatever the number of sessions. `at` is `updatedAt`.
    */

@@ -8,13 +8,17 @@ import {
   MAX_GENERATION,
   parseRefreshToken,
   REFRESH_TOKEN_LENGTH,
+  SALTED_REFRESH_TOKEN_LENGTH,
   verifyRefreshMac,
 } from '../../lambda/core/refresh-token';
+import { subjectKey } from '../../lambda/core/subject';
+import { versionTwoToken } from '../support/refresh-token-formats';
 
 const key = generateMacKey(0);
 const otherKey = generateMacKey(0);
 const sid = Buffer.alloc(16, 7).toString('base64url');
 const salt = Buffer.alloc(16, 9).toString('base64url');
+const subject = subjectKey('user-1');
 
 /** A version 1 token, built from its documented format (docs/design.md), independently of the module. */
 function legacyToken(generation: number): string {
@@ -41,18 +45,32 @@ function malformedCode(token: unknown): string | undefined {
 }
 
 describe('refresh token format', () => {
-  test('encodes version, MAC key id, sid, generation and salt, at a fixed length', () => {
-    const token = deriveRefreshToken(key, sid, 42, salt);
+  test('encodes version, MAC key id, sid, generation, salt and subject key, at a fixed length', () => {
+    const token = deriveRefreshToken(key, sid, 42, salt, subject);
     expect(token).toHaveLength(REFRESH_TOKEN_LENGTH);
-    expect(REFRESH_TOKEN_LENGTH).toBe(103);
+    expect(REFRESH_TOKEN_LENGTH).toBe(124);
     expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(parseRefreshToken(token)).toMatchObject({
-      version: 2,
+      version: 3,
       macKid: key.kid,
       sid,
       generation: 42,
       salt,
+      subjectKey: subject,
     });
+    // The subject key is the 16 bytes before the MAC.
+    expect(Buffer.from(token, 'base64url').subarray(45, 61).toString('base64url')).toBe(subject);
+  });
+
+  test('parses a version 2 token (salt, no subject key), accepted for one release', () => {
+    const token = versionTwoToken(key.secret, key.kid, sid, 42, salt);
+    expect(token).toHaveLength(SALTED_REFRESH_TOKEN_LENGTH);
+    expect(SALTED_REFRESH_TOKEN_LENGTH).toBe(103);
+    const parts = parseRefreshToken(token);
+    expect(parts).toMatchObject({ version: 2, macKid: key.kid, sid, generation: 42, salt });
+    expect(parts.subjectKey).toBeUndefined();
+    expect(verifyRefreshMac(parts, [otherKey, key])).toBe(true);
+    expect(verifyRefreshMac(parts, [otherKey])).toBe(false);
   });
 
   test('parses a version 1 token (no salt), accepted for one release', () => {
@@ -64,24 +82,34 @@ describe('refresh token format', () => {
   });
 
   test('is a pure function of key, sid, generation and salt', () => {
-    expect(deriveRefreshToken(key, sid, 3, salt)).toBe(deriveRefreshToken(key, sid, 3, salt));
-    expect(deriveRefreshToken(key, sid, 3, salt)).not.toBe(deriveRefreshToken(key, sid, 4, salt));
+    expect(deriveRefreshToken(key, sid, 3, salt, subject)).toBe(
+      deriveRefreshToken(key, sid, 3, salt, subject),
+    );
+    expect(deriveRefreshToken(key, sid, 3, salt, subject)).not.toBe(
+      deriveRefreshToken(key, sid, 4, salt, subject),
+    );
     const otherSalt = Buffer.alloc(16, 1).toString('base64url');
-    expect(deriveRefreshToken(key, sid, 3, salt)).not.toBe(deriveRefreshToken(key, sid, 3, otherSalt));
+    expect(deriveRefreshToken(key, sid, 3, salt, subject)).not.toBe(
+      deriveRefreshToken(key, sid, 3, otherSalt, subject),
+    );
+    expect(deriveRefreshToken(key, sid, 3, salt, subject)).not.toBe(
+      deriveRefreshToken(key, sid, 3, salt, subjectKey('user-2')),
+    );
   });
 
   test('carries generations up to 2^32 - 1', () => {
-    expect(parseRefreshToken(deriveRefreshToken(key, sid, MAX_GENERATION, salt)).generation).toBe(
+    expect(parseRefreshToken(deriveRefreshToken(key, sid, MAX_GENERATION, salt, subject)).generation).toBe(
       MAX_GENERATION,
     );
-    expect(() => deriveRefreshToken(key, sid, MAX_GENERATION + 1, salt)).toThrow(RangeError);
-    expect(() => deriveRefreshToken(key, sid, -1, salt)).toThrow(RangeError);
+    expect(() => deriveRefreshToken(key, sid, MAX_GENERATION + 1, salt, subject)).toThrow(RangeError);
+    expect(() => deriveRefreshToken(key, sid, -1, salt, subject)).toThrow(RangeError);
   });
 
   test('fails to derive for a malformed sid, key id or salt', () => {
-    expect(() => deriveRefreshToken(key, 'short', 0, salt)).toThrow(/session id/);
-    expect(() => deriveRefreshToken(key, sid, 0, 'short')).toThrow(/salt/);
-    expect(() => deriveRefreshToken({ ...key, kid: 'x' }, sid, 0, salt)).toThrow(/MAC key id/);
+    expect(() => deriveRefreshToken(key, 'short', 0, salt, subject)).toThrow(/session id/);
+    expect(() => deriveRefreshToken(key, sid, 0, 'short', subject)).toThrow(/salt/);
+    expect(() => deriveRefreshToken({ ...key, kid: 'x' }, sid, 0, salt, subject)).toThrow(/MAC key id/);
+    expect(() => deriveRefreshToken(key, sid, 0, salt, 'short')).toThrow(/subject key/);
   });
 
   test.each([
@@ -100,36 +128,55 @@ describe('refresh token format', () => {
     expect(malformedCode(token)).toBe('refresh_token_malformed');
   });
 
-  test('refuses a non-canonical encoding of valid bytes', () => {
-    const token = deriveRefreshToken(key, sid, 1, salt);
-    // 77 bytes use 103 characters with 2 spare bits in the last one: setting one gives the same bytes.
+  test.each([
+    // 77 bytes use 103 characters with 2 spare bits in the last one, 61 bytes use 82 with 4: setting one
+    // gives the same bytes. (93 bytes, version 3, fill 124 characters exactly: no spare bit.)
+    ['version 2', versionTwoToken(key.secret, key.kid, sid, 1, salt)],
+    ['version 1', legacyToken(1)],
+  ])('refuses a non-canonical encoding of valid bytes (%s)', (_name, token) => {
     const last = token.charAt(token.length - 1);
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const twin = token.slice(0, -1) + alphabet.charAt(alphabet.indexOf(last) ^ 1);
     expect(Buffer.from(twin, 'base64url').equals(Buffer.from(token, 'base64url'))).toBe(true);
+    expect(malformedCode(token)).toBeUndefined();
     expect(malformedCode(twin)).toBe('refresh_token_malformed');
   });
 
   test('refuses an unknown version, and a version byte that does not match the length', () => {
-    const bytes = Buffer.from(deriveRefreshToken(key, sid, 1, salt), 'base64url');
-    for (const version of [0, 1, 3, 0xff]) {
+    const bytes = Buffer.from(deriveRefreshToken(key, sid, 1, salt, subject), 'base64url');
+    for (const version of [0, 1, 2, 4, 0xff]) {
       bytes[0] = version;
       expect(malformedCode(bytes.toString('base64url'))).toBe('refresh_token_malformed');
     }
+    const salted = Buffer.from(versionTwoToken(key.secret, key.kid, sid, 1, salt), 'base64url');
+    for (const version of [1, 3]) {
+      salted[0] = version;
+      expect(malformedCode(salted.toString('base64url'))).toBe('refresh_token_malformed');
+    }
     const legacy = Buffer.from(legacyToken(1), 'base64url');
-    legacy[0] = 2;
-    expect(malformedCode(legacy.toString('base64url'))).toBe('refresh_token_malformed');
+    for (const version of [2, 3]) {
+      legacy[0] = version;
+      expect(malformedCode(legacy.toString('base64url'))).toBe('refresh_token_malformed');
+    }
+  });
+
+  test('a version 3 token relabelled as version 2 (subject key dropped) does not verify', () => {
+    const token = Buffer.from(deriveRefreshToken(key, sid, 1, salt, subject), 'base64url');
+    // Keep the version 2 shape: head and salt, then the version 3 MAC; only the version byte changes.
+    const relabelled = Buffer.concat([token.subarray(0, 45), token.subarray(61)]);
+    relabelled[0] = 2;
+    expect(verifyRefreshMac(parseRefreshToken(relabelled.toString('base64url')), [key])).toBe(false);
   });
 });
 
 describe('refresh token MAC', () => {
   test('verifies under the key it names and the session salt', () => {
-    const parts = parseRefreshToken(deriveRefreshToken(key, sid, 5, salt));
+    const parts = parseRefreshToken(deriveRefreshToken(key, sid, 5, salt, subject));
     expect(verifyRefreshMac(parts, [otherKey, key], salt)).toBe(true);
   });
 
-  test('verifies a version 2 token without the session item (before any I/O)', () => {
-    const parts = parseRefreshToken(deriveRefreshToken(key, sid, 5, salt));
+  test('verifies a version 3 token without the session item (before any I/O)', () => {
+    const parts = parseRefreshToken(deriveRefreshToken(key, sid, 5, salt, subject));
     expect(verifyRefreshMac(parts, [otherKey, key])).toBe(true);
     expect(verifyRefreshMac(parts, [otherKey])).toBe(false);
   });
@@ -143,7 +190,7 @@ describe('refresh token MAC', () => {
   });
 
   test('fails under another salt, an unknown key, or any changed byte', () => {
-    const token = deriveRefreshToken(key, sid, 5, salt);
+    const token = deriveRefreshToken(key, sid, 5, salt, subject);
     const parts = parseRefreshToken(token);
     expect(verifyRefreshMac(parts, [key], Buffer.alloc(16, 2).toString('base64url'))).toBe(false);
     expect(verifyRefreshMac(parts, [otherKey], salt)).toBe(false);
@@ -156,7 +203,7 @@ describe('refresh token MAC', () => {
   });
 
   test('a key with the same id but another secret does not verify', () => {
-    const parts = parseRefreshToken(deriveRefreshToken(key, sid, 5, salt));
+    const parts = parseRefreshToken(deriveRefreshToken(key, sid, 5, salt, subject));
     expect(verifyRefreshMac(parts, [{ ...otherKey, kid: key.kid }], salt)).toBe(false);
   });
 });

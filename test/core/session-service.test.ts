@@ -9,8 +9,10 @@ import { type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { deriveRefreshToken, parseRefreshToken } from '../../lambda/core/refresh-token';
 import type { SessionStore } from '../../lambda/core/session';
 import { type SecurityEvent, type SessionPolicy, SessionService } from '../../lambda/core/session-service';
+import { type SubjectStore, subjectKey } from '../../lambda/core/subject';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, ISSUER, testKeySet } from '../support/fixtures';
+import { versionTwoToken } from '../support/refresh-token-formats';
 
 let client: DynamoDBClient;
 let tableName: string;
@@ -29,28 +31,57 @@ beforeAll(async () => {
 
 afterAll(() => client.destroy());
 
-/** The session store, counting the requests each method makes (the I/O of a refresh). */
-function countingStore() {
-  const calls: string[] = [];
-  const counted = new Proxy(store, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver) as unknown;
+/** One request a counted store made: the method, and when its promise started and settled (ms). */
+interface TimedCall {
+  readonly name: string;
+  readonly start: number;
+  end?: number;
+}
+
+/** `target` with every method call recorded in `calls` (the I/O of a refresh), in `timed` with its times. */
+function counting<T extends object>(target: T, calls: string[], timed: TimedCall[]): T {
+  return new Proxy(target, {
+    get(object, name, receiver) {
+      const value = Reflect.get(object, name, receiver) as unknown;
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
         calls.push(String(name));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
+        const call: TimedCall = { name: String(name), start: performance.now() };
+        timed.push(call);
+        const result = (value as (...a: unknown[]) => unknown).apply(object, args);
+        if (result instanceof Promise) {
+          result.then(
+            () => {
+              call.end = performance.now();
+            },
+            () => {
+              call.end = performance.now();
+            },
+          );
+        }
+        return result;
       };
     },
-  }) as SessionStore;
-  return { calls, counted };
+  });
 }
 
-function setup(policy: SessionPolicy = {}, sessionStore: SessionStore = store) {
+/** The session store, counting the requests each method makes (the I/O of a refresh). */
+function countingStore() {
+  const calls: string[] = [];
+  const timed: TimedCall[] = [];
+  return { calls, timed, counted: counting(store as SessionStore, calls, timed) };
+}
+
+function setup(
+  policy: SessionPolicy = {},
+  sessionStore: SessionStore = store,
+  subjectStore: SubjectStore = subjects,
+) {
   const clock = new FrozenClock();
   const events: SecurityEvent[] = [];
   const service = new SessionService({
     store: sessionStore,
-    subjects,
+    subjects: subjectStore,
     keys: async () => keys,
     profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
     policy: {
@@ -254,19 +285,79 @@ describe('refresh', () => {
     await expect(service.refresh(login.refreshToken, 'native')).resolves.toMatchObject({ sid: login.sid });
   });
 
-  test('the happy path is one request: one conditional write, no read', async () => {
-    const { calls, counted } = countingStore();
-    const { service, clock } = setup({}, counted);
+  test('the happy path is one round trip: the conditional write and the watermark read, in parallel', async () => {
+    const { calls, timed, counted } = countingStore();
+    const subjectCalls: string[] = [];
+    const { service, clock } = setup({}, counted, counting(subjects as SubjectStore, subjectCalls, timed));
     const login = await service.login(LOGIN);
     calls.length = 0;
+    subjectCalls.length = 0;
+    timed.length = 0;
     clock.advance(60);
     const next = await service.refresh(login.refreshToken, 'native');
     expect(parseRefreshToken(next.refreshToken).generation).toBe(1);
     expect(calls).toEqual(['rotateForRefresh']);
-    // A grace replay decides from the item the failed write returned: still one request.
+    expect(subjectCalls).toEqual(['getByKey']);
+    // Both were under way at once: each started before the other settled.
+    const [write, read] = [
+      timed.find((c) => c.name === 'rotateForRefresh'),
+      timed.find((c) => c.name === 'getByKey'),
+    ];
+    expect(read?.start).toBeLessThan(write?.end ?? 0);
+    expect(write?.start).toBeLessThan(read?.end ?? 0);
+    // A grace replay decides from the item the failed write returned: still one write and one parallel read.
     calls.length = 0;
+    subjectCalls.length = 0;
+    timed.length = 0;
     expect((await service.refresh(login.refreshToken, 'native')).refreshToken).toBe(next.refreshToken);
     expect(calls).toEqual(['rotateForRefresh']);
+    expect(subjectCalls).toEqual(['getByKey']);
+    expect(timed[1]?.start).toBeLessThan(timed[0]?.end ?? 0);
+  });
+
+  test('a version 2 token (no subject key) reads the watermark after its write, once; its successor is version 3', async () => {
+    const { calls, timed, counted } = countingStore();
+    const subjectCalls: string[] = [];
+    const { service } = setup({}, counted, counting(subjects as SubjectStore, subjectCalls, timed));
+    const login = await service.login(LOGIN);
+    const parts = parseRefreshToken(login.refreshToken);
+    const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+    if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
+    const v2 = versionTwoToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
+    calls.length = 0;
+    subjectCalls.length = 0;
+    timed.length = 0;
+    const next = await service.refresh(v2, 'native');
+    expect(calls).toEqual(['rotateForRefresh']);
+    expect(subjectCalls).toEqual(['getByKey']);
+    expect(timed[1]?.start).toBeGreaterThanOrEqual(timed[0]?.end ?? Number.POSITIVE_INFINITY);
+    expect(parseRefreshToken(next.refreshToken)).toMatchObject({
+      version: 3,
+      generation: 1,
+      salt: parts.salt,
+      subjectKey: subjectKey(LOGIN.sub),
+    });
+    // The version 3 token of the same generation names the same successor (grace replay).
+    expect((await service.refresh(login.refreshToken, 'native')).refreshToken).toBe(next.refreshToken);
+    // The successor takes the one-round-trip path.
+    timed.length = 0;
+    await service.refresh(next.refreshToken, 'native');
+    expect(timed[1]?.start).toBeLessThan(timed[0]?.end ?? 0);
+  });
+
+  test('a token naming another subject than its session (only a MAC-key holder can make one) gets no tokens', async () => {
+    const { service } = setup();
+    const login = await service.login({ ...LOGIN, sub: 'mismatch-1' });
+    const parts = parseRefreshToken(login.refreshToken);
+    const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+    if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
+    // Names a subject with no watermark, for a session whose subject is logged out everywhere.
+    await service.logoutAll('mismatch-1');
+    const elsewhere = deriveRefreshToken(macKey, login.sid, 0, parts.salt, subjectKey('nobody'));
+    expect(await grantCode(service.refresh(elsewhere, 'native'))).toBe('bad_mac');
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe(
+      'session_logged_out_everywhere',
+    );
   });
 
   test('a forged or wrong-key token makes no request at all', async () => {
@@ -279,7 +370,7 @@ describe('refresh', () => {
     expect(await grantCode(service.refresh(bytes.toString('base64url'), 'native'))).toBe('bad_mac');
     const parts = parseRefreshToken(login.refreshToken);
     const wrongKey = { kid: parts.macKid, secret: Buffer.alloc(32, 7).toString('base64url'), createdAt: 0 };
-    const forged = deriveRefreshToken(wrongKey, login.sid, 5, parts.salt ?? '');
+    const forged = deriveRefreshToken(wrongKey, login.sid, 5, parts.salt ?? '', subjectKey(LOGIN.sub));
     expect(await grantCode(service.refresh(forged, 'native'))).toBe('bad_mac');
     expect(await service.revokeByRefreshToken(forged, 'native', 'token_revocation')).toBeUndefined();
     expect(calls).toEqual([]);
@@ -292,14 +383,20 @@ describe('refresh', () => {
     const parts = parseRefreshToken(login.refreshToken);
     const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
     if (macKey === undefined) throw new Error('no MAC key');
-    const guessed = deriveRefreshToken(macKey, login.sid, 3, Buffer.alloc(16, 1).toString('base64url'));
+    const guessed = deriveRefreshToken(
+      macKey,
+      login.sid,
+      3,
+      Buffer.alloc(16, 1).toString('base64url'),
+      subjectKey(LOGIN.sub),
+    );
     expect(await grantCode(service.refresh(guessed, 'native'))).toBe('bad_mac');
     expect(await service.revokeByRefreshToken(guessed, 'native', 'token_revocation')).toBeUndefined();
     expect(await store.get(login.sid, { consistent: true })).toEqual(before);
     expect(events).toEqual([]);
   });
 
-  test('a version 1 token (salt only in the item) is still accepted for one release; its successor is version 2', async () => {
+  test('a version 1 token (salt only in the item) is still accepted for one release; its successor is version 3', async () => {
     const { service, events } = setup();
     const login = await service.login(LOGIN);
     const parts = parseRefreshToken(login.refreshToken);
@@ -309,8 +406,13 @@ describe('refresh', () => {
     const results = await Promise.all(Array.from({ length: 5 }, () => service.refresh(legacy, 'native')));
     expect(new Set(results.map((result) => result.refreshToken)).size).toBe(1);
     const successor = parseRefreshToken(results[0]?.refreshToken);
-    expect(successor).toMatchObject({ version: 2, generation: 1, salt: parts.salt });
-    // The version 2 token of the same generation names the same successor.
+    expect(successor).toMatchObject({
+      version: 3,
+      generation: 1,
+      salt: parts.salt,
+      subjectKey: subjectKey(LOGIN.sub),
+    });
+    // The version 3 token of the same generation names the same successor.
     expect((await service.refresh(login.refreshToken, 'native')).refreshToken).toBe(results[0]?.refreshToken);
     // A version 1 token under another salt does not verify and revokes nothing.
     const wrong = legacyToken(
@@ -368,7 +470,13 @@ describe('refresh', () => {
     const parts = parseRefreshToken(login.refreshToken);
     const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
     if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
-    const unknown = deriveRefreshToken(macKey, Buffer.alloc(16, 0xee).toString('base64url'), 0, parts.salt);
+    const unknown = deriveRefreshToken(
+      macKey,
+      Buffer.alloc(16, 0xee).toString('base64url'),
+      0,
+      parts.salt,
+      subjectKey(LOGIN.sub),
+    );
     expect(await grantCode(service.refresh(unknown, 'native'))).toBe('session_not_found');
   });
 
@@ -453,6 +561,61 @@ describe('logout, logout-all, listing', () => {
     const later = await service.login({ ...LOGIN, sub: 'everywhere' });
     await expect(service.refresh(later.refreshToken, 'native')).resolves.toBeDefined();
     expect((await service.listSessions('everywhere')).map((session) => session.sid)).toEqual([later.sid]);
+  });
+
+  test('logout-all refuses every token version of a session, and revokes it', async () => {
+    const { service } = setup();
+    const sessions = await Promise.all([1, 2, 3].map(() => service.login({ ...LOGIN, sub: 'versions' })));
+    const tokens = sessions.map((login, index) => {
+      const parts = parseRefreshToken(login.refreshToken);
+      const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
+      if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
+      if (index === 0) return legacyToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
+      if (index === 1) return versionTwoToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
+      return login.refreshToken;
+    });
+    expect(tokens.map((token) => parseRefreshToken(token).version)).toEqual([1, 2, 3]);
+    await service.logoutAll('versions');
+    for (const [index, token] of tokens.entries()) {
+      expect(await grantCode(service.refresh(token, 'native'))).toBe('session_logged_out_everywhere');
+      expect((await store.get(sessions[index]?.sid ?? '', { consistent: true }))?.revokedReason).toBe(
+        'logout_all',
+      );
+    }
+  });
+
+  test('a grace replay after logout-all gets no tokens', async () => {
+    const { service } = setup();
+    const login = await service.login({ ...LOGIN, sub: 'replay-after' });
+    await service.refresh(login.refreshToken, 'native');
+    await service.logoutAll('replay-after');
+    // Inside the grace window, the replayed token would return the same successor: the watermark refuses it.
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe(
+      'session_logged_out_everywhere',
+    );
+  });
+
+  test('a disabled subject refreshes nothing; enabled again, its old sessions stay dead', async () => {
+    const { service, clock } = setup();
+    const login = await service.login({ ...LOGIN, sub: 'disabled-1' });
+    const now = clock.now();
+    await subjects.setDisabled('disabled-1', true, now + 1000, now);
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('subject_disabled');
+    expect((await store.get(login.sid, { consistent: true }))?.revokedReason).toBe('logout_all');
+    await subjects.setDisabled('disabled-1', false, now + 1000, now);
+    expect(await grantCode(service.refresh(login.refreshToken, 'native'))).toBe('session_revoked');
+  });
+
+  test('after endOtherSessions the kept session refreshes; the others are refused', async () => {
+    const { service } = setup();
+    const kept = await service.login({ ...LOGIN, sub: 'password-change' });
+    const other = await service.login({ ...LOGIN, sub: 'password-change' });
+    expect(await service.endOtherSessions('password-change', kept.sid)).toBe(true);
+    const next = await service.refresh(kept.refreshToken, 'native');
+    await expect(service.refresh(next.refreshToken, 'native')).resolves.toMatchObject({ sid: kept.sid });
+    expect(await grantCode(service.refresh(other.refreshToken, 'native'))).toBe(
+      'session_logged_out_everywhere',
+    );
   });
 
   test('listing shows live sessions only, newest first', async () => {

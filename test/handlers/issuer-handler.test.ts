@@ -180,7 +180,7 @@ describe('issuer handler', () => {
     expect(body.refresh_token).toBeUndefined();
     const [cookie] = response.multiValueHeaders?.['Set-Cookie'] ?? [];
     expect(String(cookie)).toMatch(
-      /^refresh_token=[A-Za-z0-9_-]{103}; Path=\/auth; Max-Age=3600; HttpOnly; Secure; SameSite=Strict$/,
+      /^refresh_token=[A-Za-z0-9_-]{124}; Path=\/auth; Max-Age=3600; HttpOnly; Secure; SameSite=Strict$/,
     );
   });
 

@@ -9,6 +9,7 @@ import { Authorizer } from '../../lambda/core/authorizer';
 import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
+import { parseRefreshToken } from '../../lambda/core/refresh-token';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
 import {
@@ -285,13 +286,30 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
     expect(securityEvents).toEqual([]);
   });
 
-  test('refresh reads nothing: with every session read throttled it still rotates in its one write', async () => {
-    const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+  test('refresh with the watermark read throttled: 503 and no tokens; a retry with the same token gets the successor', async () => {
+    const { handler, lines, securityEvents } = buildIssuer({
+      client: throttled,
+      tableName: table.tableName,
+      keys,
+    });
     const tokens = await login(handler);
     armed.add('GetItemCommand');
     const response = await refresh(handler, tokens.refreshToken);
     armed.clear();
-    expect(response.statusCode).toBe(200);
+    // The write went out beside the read and applied; no token left the issuer without the watermark.
+    expect503(response);
+    expect(lines.some((line) => line.includes('"error":"ProvisionedThroughputExceededException"'))).toBe(
+      true,
+    );
+    const item = (await scanTable(table.client, table.tableName)).get(`SESSION#${tokens.sid}`);
+    expect(item?.generation?.N).toBe('1');
+    // The retry finds the rotation already made: the grace branch, the watermark read, the same successor.
+    const retry = await refresh(handler, tokens.refreshToken);
+    expect(retry.statusCode).toBe(200);
+    const next = JSON.parse(retry.body) as { refresh_token: string };
+    expect(parseRefreshToken(next.refresh_token).generation).toBe(1);
+    expect((await refresh(handler, next.refresh_token)).statusCode).toBe(200);
+    expect(securityEvents).toEqual([]);
   });
 
   test('logout with the revocation write throttled: 503, the session still live, a retry logs out', async () => {

@@ -285,6 +285,7 @@ describe('hostile refresh token values: 400, never 500', () => {
       session.sid,
       parts.generation + 5,
       'AAAAAAAAAAAAAAAAAAAAAA',
+      parts.subjectKey ?? '',
     );
     const tampered = `${session.refreshToken.slice(0, -2)}${session.refreshToken.endsWith('AA') ? 'AQ' : 'AA'}`;
     for (const token of [forged, tampered]) {
