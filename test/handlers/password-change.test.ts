@@ -334,6 +334,7 @@ describe('POST /auth/password', () => {
     let failing = true;
     const { handler } = issuer((store) => ({
       get: (sub, options) => store.get(sub, options),
+      getByKey: (key, options) => store.getByKey(key, options),
       setDisabled: (...args) => store.setDisabled(...args),
       moveWatermark: async (...args) => {
         if (failing) {
