@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './loopback';
 
 /** One event an event bus of the stand-in took, as a rule would see it (EventBridge's event envelope). */
 export interface RecordedEvent {
@@ -187,13 +187,9 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
       send(response, 400, { __type: error.type, message: error.message });
     }
   };
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const endpoint = await listenOnLoopback(server);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     events,
     failNextEntries: (errorCode, count = 1) => {
       for (let i = 0; i < count; i++) failures.push(errorCode);

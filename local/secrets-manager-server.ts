@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -7,6 +6,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { listenOnLoopback } from './loopback';
 import type { SecretsManagerStandIn } from './secrets-manager-stand-in';
 
 /** The operations served, by their `X-Amz-Target` name, each the stand-in's command. */
@@ -43,13 +43,9 @@ export async function serveSecretsManager(standIn: SecretsManagerStandIn): Promi
       send(response, 500, { __type: 'InternalServiceError', message: (error as Error)?.name ?? 'error' });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const endpoint = await listenOnLoopback(server);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

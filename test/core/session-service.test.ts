@@ -3,7 +3,6 @@ import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
-import { GrantError } from '../../lambda/core/errors';
 import { importJwks } from '../../lambda/core/jws';
 import { type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import { deriveRefreshToken, parseRefreshToken } from '../../lambda/core/refresh-token';
@@ -11,7 +10,7 @@ import type { SessionStore } from '../../lambda/core/session';
 import { type SecurityEvent, type SessionPolicy, SessionService } from '../../lambda/core/session-service';
 import { type SubjectStore, subjectKey } from '../../lambda/core/subject';
 import { freshTable } from '../support/dynamodb';
-import { AUDIENCE, FrozenClock, ISSUER, testKeySet } from '../support/fixtures';
+import { AUDIENCE, FrozenClock, grantCode, ISSUER, testKeySet } from '../support/fixtures';
 import { versionTwoToken } from '../support/refresh-token-formats';
 
 let client: DynamoDBClient;
@@ -118,16 +117,6 @@ function legacyToken(secret: string, macKid: string, sid: string, generation: nu
     .update(Buffer.from(salt, 'base64url'))
     .digest();
   return Buffer.concat([body, mac]).toString('base64url');
-}
-
-async function grantCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrantError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a GrantError, but the call succeeded');
 }
 
 describe('login', () => {

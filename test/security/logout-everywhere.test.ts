@@ -4,14 +4,13 @@ import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-sto
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { AccessTokenVerifier } from '../../lambda/core/access-token';
 import { BearerAuthenticator } from '../../lambda/core/bearer-authenticator';
-import { GrantError } from '../../lambda/core/errors';
 import { JwksCache } from '../../lambda/core/jwks-cache';
 import { generateKeySet, type KeySet, toPublicJwks } from '../../lambda/core/keys';
 import type { SessionRecord, SessionStore } from '../../lambda/core/session';
 import { SessionCache } from '../../lambda/core/session-cache';
 import { SessionService } from '../../lambda/core/session-service';
 import { freshTable } from '../support/dynamodb';
-import { AUDIENCE, ISSUER } from '../support/fixtures';
+import { AUDIENCE, grantCode, ISSUER } from '../support/fixtures';
 
 /**
  * "Log out everywhere" must not depend on the `bySubject` index: a GSI read is eventually consistent, so the
@@ -56,16 +55,6 @@ function setup() {
     sessions: new SessionCache({ reader: sdkSessionSubjectReader(client, tableName), ttlMs: 0 }),
   });
   return { store, service, authenticator };
-}
-
-async function grantCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrantError) return error.code;
-    throw error;
-  }
-  return 'granted';
 }
 
 test('a session the index has not listed yet is still ended by log out everywhere', async () => {
