@@ -20,13 +20,17 @@ type FunctionName = (typeof FUNCTIONS)[number];
  * --format --outfile=index.mjs --minify --sourcemap --external:... --banner:js --main-fields`).
  */
 export async function bundleFunction(
-  name: FunctionName,
+  name: FunctionName | 'authorizer-sdk',
   outDir: string,
+  variant: { readonly entry?: string; readonly sourceMap?: boolean } = {},
 ): Promise<{ js: number; map: number; file: string }> {
-  const options = PLATFORM_BUNDLING;
+  const options = {
+    ...PLATFORM_BUNDLING,
+    ...(variant.sourceMap === undefined ? {} : { sourceMap: variant.sourceMap }),
+  };
   const file = join(outDir, name, options.format === 'esm' ? 'index.mjs' : 'index.js');
   await build({
-    entryPoints: [join(LAMBDA_DIR, name, 'index.ts')],
+    entryPoints: [variant.entry ?? join(LAMBDA_DIR, name, 'index.ts')],
     bundle: true,
     target: options.target ?? 'node22',
     platform: 'node',
@@ -159,6 +163,11 @@ export async function benchColdStart(
     for (const name of FUNCTIONS) sizes[name] = await bundleFunction(name, outDir);
     progress('cold start: synthesizing the authorizer (cdk.out bundle, as deployed)');
     const synthesized = synthesizeAuthorizer(outDir);
+    // Before the minimal client: the same authorizer reading through the AWS SDK, bundled as deployed (no map).
+    const sdkBundle = await bundleFunction('authorizer-sdk', outDir, {
+      entry: join(__dirname, 'authorizer-sdk-entry.ts'),
+      sourceMap: false,
+    });
     const harness = join(outDir, 'harness.mjs');
     writeFileSync(harness, HARNESS);
 
@@ -201,6 +210,16 @@ export async function benchColdStart(
         name: 'authorizer with a source map and --enable-source-maps (before)',
         run: () => runNode([harness], env('authorizer', { BENCH_EVENT: event })),
       },
+      {
+        name: 'authorizer reading through the AWS SDK (before)',
+        run: () =>
+          runNode([harness], {
+            ...base,
+            BENCH_BUNDLE: sdkBundle.file,
+            BENCH_EVENT: event,
+            NODE_OPTIONS: synthesized.nodeOptions,
+          }),
+      },
       { name: 'issuer import', run: () => runNode([harness], env('issuer')) },
       { name: 'rotation import', run: () => runNode([harness], env('rotation')) },
     ];
@@ -217,7 +236,8 @@ export async function benchColdStart(
       }
     }
     const wall = runs.map((list) => median(list.map((r) => r.wallMs)));
-    const [bare = 0, authorizer = 0, authorizerBefore = 0, issuer = 0, rotation = 0] = wall;
+    const [bare = 0, authorizer = 0, authorizerBefore = 0, authorizerSdk = 0, issuer = 0, rotation = 0] =
+      wall;
     const authorizerRuns = runs[1] ?? [];
     const inProcess = (pick: (run: Run) => number | undefined) =>
       round3(median(authorizerRuns.map((run) => pick(run) ?? Number.NaN)));
@@ -287,6 +307,13 @@ export async function benchColdStart(
         name: 'authorizer ready above bare node, with a source map and --enable-source-maps (before)',
         value: round3(authorizerBefore - bare),
         unit: 'ms',
+      },
+      {
+        bench,
+        name: 'authorizer ready above bare node, reading through the AWS SDK (before)',
+        value: round3(authorizerSdk - bare),
+        unit: 'ms',
+        note: `the same wiring with the SDK's DynamoDBClient, bundled as deployed: ${kb(sdkBundle.js)} KiB`,
       },
       { bench, name: 'issuer import above bare node', value: round3(issuer - bare), unit: 'ms' },
       { bench, name: 'rotation import above bare node', value: round3(rotation - bare), unit: 'ms' },
