@@ -6,6 +6,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
 import { createUser } from '../../scripts/create-user';
+import { withoutAwsEnvironment } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 
 let client: DynamoDBClient;
@@ -66,25 +67,16 @@ describe('npm run create-user', () => {
 
 describe('npm run create-user -- --local', () => {
   let dataDir: string;
-  const aws: Record<string, string | undefined> = {};
+  let restoreAws: () => void;
 
   beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-create-user-'));
     // No AWS credentials, profile or region anywhere: local mode must not need any.
-    for (const name of Object.keys(process.env)) {
-      if (name.startsWith('AWS_') && !name.startsWith('AWS_SDK_JS')) {
-        aws[name] = process.env[name];
-        delete process.env[name];
-      }
-    }
-    process.env.AWS_CONFIG_FILE = join(dataDir, 'no-aws-config');
-    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dataDir, 'no-aws-credentials');
+    restoreAws = withoutAwsEnvironment(dataDir);
   });
 
   afterEach(async () => {
-    delete process.env.AWS_CONFIG_FILE;
-    delete process.env.AWS_SHARED_CREDENTIALS_FILE;
-    for (const [name, value] of Object.entries(aws)) if (value !== undefined) process.env[name] = value;
+    restoreAws();
     await rm(dataDir, { recursive: true, force: true });
   });
 

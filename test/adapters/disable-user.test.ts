@@ -10,6 +10,7 @@ import { GrantError } from '../../lambda/core/errors';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { SessionService } from '../../lambda/core/session-service';
 import { disableUser, enableUser } from '../../scripts/disable-user';
+import { withoutAwsEnvironment } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
@@ -106,25 +107,16 @@ describe('npm run disable-user / enable-user', () => {
 
 describe('npm run disable-user -- --local', () => {
   let dataDir: string;
-  const aws: Record<string, string | undefined> = {};
+  let restoreAws: () => void;
 
   beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-disable-user-'));
     // No AWS credentials, profile or region anywhere: local mode must not need any.
-    for (const name of Object.keys(process.env)) {
-      if (name.startsWith('AWS_') && !name.startsWith('AWS_SDK_JS')) {
-        aws[name] = process.env[name];
-        delete process.env[name];
-      }
-    }
-    process.env.AWS_CONFIG_FILE = join(dataDir, 'no-aws-config');
-    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dataDir, 'no-aws-credentials');
+    restoreAws = withoutAwsEnvironment(dataDir);
   });
 
   afterEach(async () => {
-    delete process.env.AWS_CONFIG_FILE;
-    delete process.env.AWS_SHARED_CREDENTIALS_FILE;
-    for (const [name, value] of Object.entries(aws)) if (value !== undefined) process.env[name] = value;
+    restoreAws();
     await rm(dataDir, { recursive: true, force: true });
   });
 

@@ -1,0 +1,23 @@
+import { join } from 'node:path';
+
+/**
+ * Takes every `AWS_*` variable out of `process.env` (but the SDK's own `AWS_SDK_JS_*` switches) and points the
+ * shared config and credentials files at nothing under `dir`: a script's local mode must need no AWS
+ * credentials, profile or region. Call the returned function to put the environment back.
+ */
+export function withoutAwsEnvironment(dir: string): () => void {
+  const saved: Record<string, string | undefined> = {};
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith('AWS_') && !name.startsWith('AWS_SDK_JS')) {
+      saved[name] = process.env[name];
+      delete process.env[name];
+    }
+  }
+  process.env.AWS_CONFIG_FILE = join(dir, 'no-aws-config');
+  process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'no-aws-credentials');
+  return () => {
+    delete process.env.AWS_CONFIG_FILE;
+    delete process.env.AWS_SHARED_CREDENTIALS_FILE;
+    for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+  };
+}
