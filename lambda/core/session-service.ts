@@ -400,12 +400,6 @@ export class SessionService {
     }
   }
 
-  /** Whether the subject's watermark allows a session authenticated at `authenticatedAt`. */
-  public async watermarkAllows(sub: string, authenticatedAt: number): Promise<boolean> {
-    const subject = await this.deps.subjects.get(sub, { consistent: true });
-    return watermarkRefusal(subject, authenticatedAt) === undefined;
-  }
-
   /**
    * The MAC key the token names. The successor is derived under the same key as the presented token, so it is
    * a pure function of `(K, sid, generation, salt)`: concurrent refreshes and regions agree on it. MAC keys are

@@ -165,8 +165,10 @@ export function createIssuer(
     authenticator: new BearerAuthenticator({
       verifier: new AccessTokenVerifier({ ...profile, keys: jwks.get, clock }),
       jwks,
-      // The issuer's own bearer routes (logout everywhere, listing) always read the session and watermark fresh.
-      sessions: new SessionCache({ reader: adapters.sessionReader, ttlMs: 0, clock }),
+      // The issuer's own bearer routes (logout everywhere, listing, password change) always read the session
+      // and its watermark fresh and strongly consistent: a session a log out everywhere or a disable in this
+      // region has ended is refused before the route does anything.
+      sessions: new SessionCache({ reader: adapters.sessionReader, ttlMs: 0, consistentRead: true, clock }),
       clock,
     }),
     publicJwks: adapters.loadPublicJwks,

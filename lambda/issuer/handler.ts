@@ -424,10 +424,9 @@ const PASSWORD_ROUTE = 'POST /auth/password';
  * (docs/design.md "Password change").
  */
 async function changePassword(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
-  const { claims, session } = await bearer(deps, event);
-  // The issuer's own check of the watermark (a session ended by "log out everywhere" or a disable must not
-  // be revived by marking it re-authenticated below).
-  if (!(await deps.sessions.watermarkAllows(claims.sub, session.authenticatedAt))) throw invalidToken();
+  // The bearer check reads the subject's watermark too (strongly consistent): a session ended by "log out
+  // everywhere" or a disable is refused here and never revived by marking it re-authenticated below.
+  const { claims } = await bearer(deps, event);
   const body = parseBody(event, 'json');
   const { current_password: current, new_password: next } = body;
   if (current === undefined || next === undefined) {
