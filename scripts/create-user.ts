@@ -97,15 +97,7 @@ export async function resolveTarget(
       throw new Error(`--local takes the table and endpoint from the running local platform: drop --${name}`);
     }
   }
-  const dataDir = env.LOCAL_DATA_DIR || '.local';
-  const platform = await findRunningPlatform(dataDir);
-  if (platform === undefined) {
-    throw new Error(
-      `no local platform is running for ${dataDirSetting(dataDir)}: no live ` +
-        `${resolve(join(dataDir, PLATFORM_STATE_FILE))}. Start one with \`npm start\`, and give create-user ` +
-        'the LOCAL_DATA_DIR given to npm start.',
-    );
-  }
+  const platform = await runningLocalPlatform(env);
   return {
     client: localClient(platform.dynamoDbEndpoint),
     tableName: platform.tableName,
@@ -113,12 +105,38 @@ export async function resolveTarget(
   };
 }
 
-if (require.main === module) {
-  createUser(process.argv.slice(2), process.env).then(
+/**
+ * The platform `npm start` runs with this environment's LOCAL_DATA_DIR (`.local` when unset), for a command's
+ * `--local` mode; an error saying how to start one when none runs.
+ */
+export async function runningLocalPlatform(env: NodeJS.ProcessEnv) {
+  const dataDir = env.LOCAL_DATA_DIR || '.local';
+  const platform = await findRunningPlatform(dataDir);
+  if (platform === undefined) {
+    throw new Error(
+      `no local platform is running for ${dataDirSetting(dataDir)}: no live ` +
+        `${resolve(join(dataDir, PLATFORM_STATE_FILE))}. Start one with \`npm start\`, and give this command ` +
+        'the LOCAL_DATA_DIR given to npm start.',
+    );
+  }
+  return platform;
+}
+
+/**
+ * Runs one of the user commands as a script: its message on stdout, or `<name> failed: <why>` on stderr and
+ * exit code 1.
+ */
+export function runScript(
+  command: (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<string>,
+  name: string,
+): void {
+  command(process.argv.slice(2), process.env).then(
     (message) => process.stdout.write(`${message}\n`),
     (error: unknown) => {
-      process.stderr.write(`create-user failed: ${(error as Error)?.message ?? String(error)}\n`);
+      process.stderr.write(`${name} failed: ${(error as Error)?.message ?? String(error)}\n`);
       process.exit(1);
     },
   );
 }
+
+if (require.main === module) runScript(createUser, 'create-user');

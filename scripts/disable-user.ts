@@ -1,9 +1,10 @@
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
+import { Env } from '../lambda/adapters/env';
 import { normalizeUsername } from '../lambda/core/credentials';
 import { watermarkAt } from '../lambda/core/subject';
-import { SETTINGS, type SettingSpec } from '../lambda/settings';
-import { parseArgs, resolveTarget } from './create-user';
+import { SETTINGS } from '../lambda/settings';
+import { parseArgs, resolveTarget, runScript } from './create-user';
 
 /**
  * Disables or enables one account (docs/operations.md "Disable and enable an account"): one write to the
@@ -41,8 +42,9 @@ async function setDisabled(
   const { args, text } = parseArgs(argv);
   // Enforced as at login (RFC 8265), so the name typed here is the account that logs in.
   const username = normalizeUsername(text('username'));
-  const marginSeconds = setting(env, SETTINGS.revocationClockMarginSeconds);
-  const sessionLifetimeSeconds = setting(env, SETTINGS.sessionAbsoluteLifetimeSeconds);
+  const settings = new Env(env);
+  const marginSeconds = settings.setting(SETTINGS.revocationClockMarginSeconds);
+  const sessionLifetimeSeconds = settings.setting(SETTINGS.sessionAbsoluteLifetimeSeconds);
   const target = await resolveTarget(args, text, env);
   try {
     const { client, tableName } = target;
@@ -60,28 +62,4 @@ async function setDisabled(
   }
 }
 
-/** A numeric setting from the environment, validated, or its default. */
-function setting(env: NodeJS.ProcessEnv, spec: SettingSpec): number {
-  const raw = env[spec.env];
-  if (raw === undefined || raw === '') return spec.default;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < spec.min || value > spec.max) {
-    throw new Error(
-      `${spec.env} must be an integer from ${spec.min} to ${spec.max}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return value;
-}
-
-/** Runs one of the two commands as a script. */
-export function main(command: typeof disableUser, name: string): void {
-  command(process.argv.slice(2), process.env).then(
-    (message) => process.stdout.write(`${message}\n`),
-    (error: unknown) => {
-      process.stderr.write(`${name} failed: ${(error as Error)?.message ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
-
-if (require.main === module) main(disableUser, 'disable-user');
+if (require.main === module) runScript(disableUser, 'disable-user');

@@ -1,6 +1,6 @@
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { normalizeUsername } from '../lambda/core/credentials';
-import { parseArgs, resolveTarget } from './create-user';
+import { parseArgs, resolveTarget, runScript } from './create-user';
 
 /**
  * Lifts the login throttle of one account (docs/operations.md "Login throttle"): deletes its account-wide
@@ -28,12 +28,4 @@ export async function unlockUser(argv: readonly string[], env: NodeJS.ProcessEnv
   }
 }
 
-if (require.main === module) {
-  unlockUser(process.argv.slice(2), process.env).then(
-    (message) => process.stdout.write(`${message}\n`),
-    (error: unknown) => {
-      process.stderr.write(`unlock-user failed: ${(error as Error)?.message ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runScript(unlockUser, 'unlock-user');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -12,8 +12,8 @@ import { stackNameOf } from '../lib/app';
 import { SAMPLE_ROUTES } from '../lib/auth-api';
 import { type HybridAuthConfig, loadConfig } from '../lib/config';
 import { localClient } from '../local/dynamodb-local';
-import { PLATFORM_STATE_FILE } from '../local/platform';
-import { dataDirSetting, findRunningPlatform } from '../local/rotate-keys';
+import { dataDirSetting } from '../local/rotate-keys';
+import { runningLocalPlatform } from './create-user';
 import {
   type AwsClients,
   type CheckResult,
@@ -233,15 +233,7 @@ async function prepareDeployed(deps: VerifyDeploymentDeps) {
 }
 
 async function prepareLocal(env: NodeJS.ProcessEnv, deps: VerifyDeploymentDeps) {
-  const dataDir = env.LOCAL_DATA_DIR || '.local';
-  const platform = await findRunningPlatform(dataDir);
-  if (platform === undefined) {
-    throw new Error(
-      `no local platform is running for ${dataDirSetting(dataDir)}: no live ` +
-        `${resolve(join(dataDir, PLATFORM_STATE_FILE))}. Start one with \`npm start\`, and give ` +
-        'verify-deployment the LOCAL_DATA_DIR given to npm start.',
-    );
-  }
+  const platform = await runningLocalPlatform(env);
   // Locally a revocation waits only for the authorizer's session cache: there is no API Gateway result cache
   // and no replication. The platform's cache TTL is the SESSION_CACHE_TTL_SECONDS given to npm start.
   const ttlSeconds = new Env(env).setting(SETTINGS.sessionCacheTtlSeconds);
@@ -271,7 +263,7 @@ async function prepareLocal(env: NodeJS.ProcessEnv, deps: VerifyDeploymentDeps) 
   };
   return {
     plan,
-    heading: `verify-deployment: the local platform at ${platform.url} (${dataDirSetting(dataDir)})`,
+    heading: `verify-deployment: the local platform at ${platform.url} (${dataDirSetting(env.LOCAL_DATA_DIR || '.local')})`,
     close: () => client.destroy(),
   };
 }
