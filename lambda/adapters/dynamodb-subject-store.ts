@@ -24,7 +24,12 @@ export interface DynamoDbSubjectStoreProps {
 
 /** The key of a subject's watermark item. */
 export function subjectItemKey(sub: string): Record<string, AttributeValue> {
-  return { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.subject + subjectKey(sub) } };
+  return itemKeyOf(subjectKey(sub));
+}
+
+/** The key of the watermark item whose subject key (lambda/core/subject.ts `subjectKey`) is `key`. */
+function itemKeyOf(key: string): Record<string, AttributeValue> {
+  return { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.subject + key } };
 }
 
 /**
@@ -54,7 +59,7 @@ export class DynamoDbSubjectStore implements SubjectStore {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
-        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.subject + key } },
+        Key: itemKeyOf(key),
         ConsistentRead: options?.consistent ?? false,
       }),
     );

@@ -46,7 +46,7 @@ const hmac = (key: Buffer | string, data: string): Buffer =>
   createHmac('sha256', key).update(data, 'utf8').digest();
 
 /** `YYYYMMDD'T'HHMMSS'Z'` (ISO 8601 basic, UTC). */
-export function amzDate(at: Date): string {
+function amzDate(at: Date): string {
   return at
     .toISOString()
     .replace(/[-:]/g, '')
@@ -54,13 +54,13 @@ export function amzDate(at: Date): string {
 }
 
 /** The derived signing key of one day, region and service, kept for the next request of the same scope. */
-let cachedKey: { readonly id: string; readonly key: Buffer } | undefined;
+let cachedKey: { readonly secret: string; readonly scope: string; readonly key: Buffer } | undefined;
 
 function signingKey(secret: string, date: string, region: string, service: string): Buffer {
-  const id = `${date}/${region}/${service}/${sha256Hex(secret)}`;
-  if (cachedKey?.id === id) return cachedKey.key;
+  const scope = `${date}/${region}/${service}`;
+  if (cachedKey?.secret === secret && cachedKey.scope === scope) return cachedKey.key;
   const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
-  cachedKey = { id, key };
+  cachedKey = { secret, scope, key };
   return key;
 }
 

@@ -6,7 +6,6 @@ import { Authorizer } from '../core/authorizer';
 import { BearerAuthenticator } from '../core/bearer-authenticator';
 import type { Clock } from '../core/clock';
 import { JwksCache } from '../core/jwks-cache';
-import { validateRouteTable } from '../core/route-matching';
 import { SessionCache, type SessionSubjectReader } from '../core/session-cache';
 import type { ProtectedRoute } from '../policies';
 import { SETTINGS } from '../settings';
@@ -81,7 +80,6 @@ export function createAuthorizer(
 ): AuthorizerFunction {
   const { logger } = adapters;
   const clock = adapters.clock ?? Date.now;
-  validateRouteTable(adapters.routes);
   const jwks = new JwksCache({
     load: adapters.loadPublicJwks,
     ttlMs: settings.jwksCacheTtlSeconds * 1000,

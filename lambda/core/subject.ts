@@ -19,9 +19,6 @@ export interface SubjectRecord {
   readonly updatedAt: number;
 }
 
-/** Length of {@link subjectKey}: base64url of 16 bytes. */
-export const SUBJECT_KEY_LENGTH = 22;
-
 /**
  * The key of a subject's watermark item, derived from its `sub`: the first 16 bytes of SHA-256 over
  * `hybrid-auth/subject/v1\0<sub>`, base64url. Fixed length, so a refresh token can carry it (version 3) and
