@@ -281,23 +281,33 @@ function refreshCookie(value: string, maxAge: number): string {
 }
 
 /** The token response (RFC 6749 section 5.1); the refresh token goes where the client's registration says. */
-function tokenResponse(deps: IssuerDeps, registered: ClientConfig, tokens: TokenSet): APIGatewayProxyResult {
+function tokenResponse(
+  deps: IssuerDeps,
+  registered: ClientConfig,
+  tokens: TokenSet,
+  /** A login's new device token: a body field beside the refresh token, or a cookie beside it. */
+  deviceToken?: string,
+): APIGatewayProxyResult {
+  const inBody = registered.refreshTokenDelivery === 'body';
   const body = {
     access_token: tokens.accessToken,
     token_type: 'Bearer',
     expires_in: tokens.expiresIn,
     scope: tokens.scope,
-    ...(registered.refreshTokenDelivery === 'body' ? { refresh_token: tokens.refreshToken } : {}),
+    ...(inBody ? { refresh_token: tokens.refreshToken } : {}),
+    ...(inBody && deviceToken !== undefined ? { device_token: deviceToken } : {}),
   };
   // The cookie lives as long as the session may: never past its absolute expiry, which refresh never moves.
   const remainingSeconds = Math.max(
     0,
     Math.floor((tokens.sessionExpiresAt - (deps.clock ?? Date.now)()) / 1000),
   );
-  const cookies =
-    registered.refreshTokenDelivery === 'cookie'
-      ? [refreshCookie(tokens.refreshToken, Math.min(deps.refreshCookieMaxAgeSeconds, remainingSeconds))]
-      : [];
+  const cookies = inBody
+    ? []
+    : [
+        refreshCookie(tokens.refreshToken, Math.min(deps.refreshCookieMaxAgeSeconds, remainingSeconds)),
+        ...(deviceToken === undefined ? [] : [deviceCookie(deviceToken)]),
+      ];
   return json(200, body, {}, cookies);
 }
 
@@ -330,16 +340,7 @@ async function login(deps: IssuerDeps, event: APIGatewayProxyEvent): Promise<API
     scope: user.scope,
     ...optionalRequestFacts(event),
   });
-  const response = tokenResponse(deps, registered, tokens);
-  if (user.deviceToken === undefined) return response;
-  if (registered.refreshTokenDelivery === 'body') {
-    return {
-      ...response,
-      body: JSON.stringify({ ...JSON.parse(response.body), device_token: user.deviceToken }),
-    };
-  }
-  const cookies = response.multiValueHeaders?.['Set-Cookie'] ?? [];
-  return { ...response, multiValueHeaders: { 'Set-Cookie': [...cookies, deviceCookie(user.deviceToken)] } };
+  return tokenResponse(deps, registered, tokens, user.deviceToken);
 }
 
 function optionalRequestFacts(event: APIGatewayProxyEvent): { userAgent?: string; ip?: string } {
