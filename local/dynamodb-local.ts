@@ -13,6 +13,7 @@ import {
   StreamViewType,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { DynamoDbLiteClient } from '../lambda/adapters/dynamodb-lite-client';
 import { TABLE_SCHEMA } from '../lambda/adapters/table-schema';
 
 /** A running DynamoDB Local server. */
@@ -173,6 +174,21 @@ export function localClient(endpoint: string): DynamoDBClient {
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
+  });
+}
+
+/**
+ * The minimal client (lambda/adapters/dynamodb-lite-client.ts) on the same endpoint, as the same caller as
+ * {@link localClient} (DynamoDB Local keeps tables per access key and region): the issuer's refresh requests go
+ * through it, as in Lambda. Like {@link localClient}, one attempt; its time limits are a loaded developer
+ * machine's, not Lambda's (DYNAMODB_TIMEOUTS), so that a slow test run is not a 503.
+ */
+export function localLiteClient(endpoint: string): DynamoDbLiteClient {
+  return new DynamoDbLiteClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+    timeouts: { connectionTimeoutMs: 5_000, requestTimeoutMs: 30_000, maxAttempts: 1 },
   });
 }
 

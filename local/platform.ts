@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
+import type { DynamoDbLiteClient } from '../lambda/adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
@@ -32,7 +33,13 @@ import { HEALTH_PATH, ISSUER_ROUTES } from '../lambda/issuer/routes';
 import { PROTECTED_ROUTES } from '../lambda/protected-routes';
 import { SETTINGS } from '../lambda/settings';
 import { createDemoAssets } from './demo/serve';
-import { createTable, type DynamoDbLocal, localClient, startDynamoDbLocal } from './dynamodb-local';
+import {
+  createTable,
+  type DynamoDbLocal,
+  localClient,
+  localLiteClient,
+  startDynamoDbLocal,
+} from './dynamodb-local';
 import { serveEventBridge } from './eventbridge-server';
 import { readBodyOr413, sendError, sendGatewayError, sendResult, toProxyEvent } from './http-adapter';
 import { loadOrCreateKeySet, readKeySet } from './keys-file';
@@ -188,6 +195,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   if (options.dynamoDbEndpoint === undefined) dynamo = await startDynamoDbLocal();
   const endpoint = options.dynamoDbEndpoint ?? dynamo?.endpoint ?? '';
   const client = localClient(endpoint);
+  const liteClient = localLiteClient(endpoint);
   try {
     await createTable(client, TABLE_NAME);
   } catch (error) {
@@ -261,6 +269,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     writeMetric,
     keysPath,
     client,
+    liteClient,
     jwksStore,
     users,
     logger,
@@ -284,6 +293,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       client.destroy();
+      liteClient.destroy();
       eventBridge.destroy();
       await eventBus.close();
       await dynamo?.stop();
@@ -299,6 +309,8 @@ interface HandlerSettings {
   readonly writeMetric: (line: string) => void;
   readonly keysPath: string;
   readonly client: DynamoDBClient;
+  /** The minimal client the issuer's refresh requests go through, as in Lambda. */
+  readonly liteClient: DynamoDbLiteClient;
   readonly jwksStore: DynamoDbJwksStore;
   readonly users: UserStore;
   readonly logger: Logger;
@@ -318,7 +330,11 @@ type RequestHandler = (
 function buildHandlers(settings: HandlerSettings): RequestHandler {
   const { url, issuer: issuerUrl, logger } = settings;
   const localApi = `arn:aws:execute-api:${settings.region}:000000000000:local00api/local`;
-  const sessions = new DynamoDbSessionStore({ client: settings.client, tableName: TABLE_NAME });
+  const sessions = new DynamoDbSessionStore({
+    client: settings.client,
+    liteClient: settings.liteClient,
+    tableName: TABLE_NAME,
+  });
   const sessionReader = sdkSessionSubjectReader(settings.client, TABLE_NAME);
   const loadPublicJwks = () => settings.jwksStore.load();
   // The same wiring as each Lambda entry point (lambda/*/create-*.ts); only the settings and adapters differ.
@@ -343,7 +359,11 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
     },
     {
       sessions,
-      subjects: new DynamoDbSubjectStore({ client: settings.client, tableName: TABLE_NAME }),
+      subjects: new DynamoDbSubjectStore({
+        client: settings.client,
+        liteClient: settings.liteClient,
+        tableName: TABLE_NAME,
+      }),
       sessionReader,
       users: settings.users,
       loadKeySet: () => readKeySet(settings.keysPath),

@@ -1,7 +1,9 @@
 /**
- * A minimal DynamoDB client for the authorizer: `GetItem` and `BatchGetItem` over the low-level JSON API,
- * signed with {@link signRequest}, on a keep-alive connection. The AWS SDK's import is most of the
- * authorizer's cold start (docs/performance.md "Cold start"); these two reads are all the authorizer makes.
+ * A minimal DynamoDB client: `GetItem`, `BatchGetItem` and `UpdateItem` over the low-level JSON API, signed
+ * with {@link signRequest}, on a keep-alive connection. The authorizer reads through it alone: the AWS SDK's
+ * import is most of a cold start (docs/performance.md "Cold start"). The issuer sends the two requests of a
+ * refresh through it: the SDK's per-request work (its middleware stack, signer and parsers) costs more CPU
+ * than DynamoDB Local takes to serve a read (docs/performance.md "Refresh").
  *
  * The wire protocol (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.LowLevelAPI.html):
  * `POST /` with `Content-Type: application/x-amz-json-1.0`, `X-Amz-Target: DynamoDB_20120810.<Operation>`,
@@ -26,6 +28,22 @@ export interface GetItemInput {
   readonly TableName: string;
   readonly Key: WireItem;
   readonly ConsistentRead?: boolean;
+}
+
+/**
+ * `UpdateItem` input (the fields the refresh write uses): the same structure as the AWS SDK's
+ * `UpdateItemCommandInput`, which is DynamoDB's JSON request body.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
+ */
+export interface UpdateItemInput {
+  readonly TableName: string;
+  readonly Key: WireItem;
+  readonly UpdateExpression: string;
+  readonly ConditionExpression?: string;
+  readonly ExpressionAttributeNames?: Record<string, string>;
+  readonly ExpressionAttributeValues?: WireItem;
+  readonly ReturnValues?: 'NONE' | 'ALL_OLD' | 'UPDATED_OLD' | 'ALL_NEW' | 'UPDATED_NEW';
+  readonly ReturnValuesOnConditionCheckFailure?: 'NONE' | 'ALL_OLD';
 }
 
 /** `BatchGetItem` input: per table, the keys to read. */
@@ -71,6 +89,13 @@ export class DynamoDbLiteError extends Error {
     public readonly statusCode?: number,
     /** Whether another attempt may succeed (throttling, 5xx, time-out, a stale connection). */
     public readonly retryable = false,
+    /**
+     * The item a failed condition was evaluated against: a `ConditionalCheckFailedException` carries it when the
+     * request asked for `ReturnValuesOnConditionCheckFailure: ALL_OLD` (the error body's `Item`, as the AWS
+     * SDKs expose it:
+     * https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ConditionalCheckFailedException.html).
+     */
+    public readonly item?: WireItem,
   ) {
     super(message);
   }
@@ -117,7 +142,7 @@ export function liteClientFromEnv(env: NodeJS.ProcessEnv = process.env): DynamoD
   });
 }
 
-/** `GetItem` and `BatchGetItem` against one DynamoDB endpoint. */
+/** `GetItem`, `BatchGetItem` and `UpdateItem` against one DynamoDB endpoint. */
 export class DynamoDbLiteClient {
   private readonly url: URL;
   private readonly transport: typeof http | typeof https;
@@ -148,6 +173,15 @@ export class DynamoDbLiteClient {
    */
   public async batchGetItem(input: BatchGetItemInput): Promise<BatchGetItemOutput> {
     return (await this.call('BatchGetItem', input)) as BatchGetItemOutput;
+  }
+
+  /**
+   * Updates one item; `Attributes` holds what `ReturnValues` asked for. A failed condition is a
+   * {@link DynamoDbLiteError} of type `ConditionalCheckFailedException`, with the item in `item` when the request
+   * asked for `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
+   */
+  public async updateItem(input: UpdateItemInput): Promise<{ readonly Attributes?: WireItem }> {
+    return (await this.call('UpdateItem', input)) as { Attributes?: WireItem };
   }
 
   /** Closes the idle keep-alive connections. */
@@ -282,7 +316,7 @@ export class DynamoDbLiteClient {
 
 /** An error answer as a {@link DynamoDbLiteError}: its `__type`'s short name, its message, whether to retry. */
 function errorOf(operation: string, status: number, body: unknown): DynamoDbLiteError {
-  const fields = (body ?? {}) as { __type?: unknown; message?: unknown; Message?: unknown };
+  const fields = (body ?? {}) as { __type?: unknown; message?: unknown; Message?: unknown; Item?: unknown };
   const awsType = typeof fields.__type === 'string' ? fields.__type : '';
   const type = awsType.slice(awsType.lastIndexOf('#') + 1) || `Http${status}`;
   const message =
@@ -292,5 +326,6 @@ function errorOf(operation: string, status: number, body: unknown): DynamoDbLite
     `${operation}: ${type}${message === '' ? '' : `: ${message}`}`,
     status,
     status >= 500 || THROTTLING.has(type),
+    typeof fields.Item === 'object' && fields.Item !== null ? (fields.Item as WireItem) : undefined,
   );
 }

@@ -15,12 +15,23 @@ import type {
   SessionRecord,
   SessionStore,
 } from '../core/session';
+import {
+  type DynamoDbLiteClient,
+  DynamoDbLiteError,
+  type UpdateItemInput,
+  type WireItem,
+} from './dynamodb-lite-client';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
 
 /** Options of {@link DynamoDbSessionStore}. */
 export interface DynamoDbSessionStoreProps {
   readonly client: DynamoDBClient;
   readonly tableName: string;
+  /**
+   * The minimal client (dynamodb-lite-client.ts) the refresh write goes through, when given: the issuer's, whose
+   * refresh must cost no more CPU than it has to. Every other request goes through `client`.
+   */
+  readonly liteClient?: Pick<DynamoDbLiteClient, 'updateItem'>;
   /**
    * How long an item is kept after its absolute expiry before DynamoDB's TTL deletes it (audit trail of
    * revoked and expired sessions). @default 86400 (1 day)
@@ -47,11 +58,17 @@ const OPTIONAL_STRING_FIELDS = ['revokedReason', 'userAgent', 'ip'] as const;
  */
 export class DynamoDbSessionStore implements SessionStore {
   private readonly client: DynamoDBClient;
+  private readonly updateItem: (input: UpdateItemInput) => Promise<{ Attributes?: WireItem }>;
   private readonly tableName: string;
   private readonly retentionSeconds: number;
 
   public constructor(props: DynamoDbSessionStoreProps) {
     this.client = props.client;
+    const lite = props.liteClient;
+    this.updateItem =
+      lite === undefined
+        ? (input) => props.client.send(new UpdateItemCommand(input))
+        : (input) => lite.updateItem(input);
     this.tableName = props.tableName;
     this.retentionSeconds = props.retentionSeconds ?? 86_400;
   }
@@ -122,34 +139,38 @@ export class DynamoDbSessionStore implements SessionStore {
    */
   public async rotateForRefresh(sid: string, rotation: RefreshRotation): Promise<RefreshRotationOutcome> {
     try {
-      const { Attributes } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
-          UpdateExpression:
-            'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
-          ConditionExpression:
-            'attribute_exists(#pk) AND salt = :salt AND clientId = :client AND attribute_not_exists(revokedAt)' +
-            ' AND generation <= :presented AND absoluteExpiresAt > :at AND idleExpiresAt > :at' +
-            ' AND absoluteExpiresAt >= :idle',
-          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
-          ExpressionAttributeValues: {
-            ':next': { N: String(rotation.generation) },
-            ':presented': { N: String(rotation.presentedGeneration) },
-            ':salt': { S: rotation.salt },
-            ':client': { S: rotation.clientId },
-            ':at': { N: String(rotation.at) },
-            ':idle': { N: String(rotation.idleExpiresAt) },
-          },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      const { Attributes } = await this.updateItem({
+        TableName: this.tableName,
+        Key: { [TABLE_SCHEMA.partitionKey]: { S: KEY_PREFIX.session + sid } },
+        UpdateExpression: 'SET generation = :next, rotatedAt = :at, lastUsedAt = :at, idleExpiresAt = :idle',
+        ConditionExpression:
+          'attribute_exists(#pk) AND salt = :salt AND clientId = :client AND attribute_not_exists(revokedAt)' +
+          ' AND generation <= :presented AND absoluteExpiresAt > :at AND idleExpiresAt > :at' +
+          ' AND absoluteExpiresAt >= :idle',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+        ExpressionAttributeValues: {
+          ':next': { N: String(rotation.generation) },
+          ':presented': { N: String(rotation.presentedGeneration) },
+          ':salt': { S: rotation.salt },
+          ':client': { S: rotation.clientId },
+          ':at': { N: String(rotation.at) },
+          ':idle': { N: String(rotation.idleExpiresAt) },
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      });
       if (Attributes === undefined) throw new Error('UpdateItem returned no attributes for ALL_NEW');
       return { applied: true, session: toSession(Attributes) };
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return { applied: false, session: error.Item === undefined ? undefined : toSession(error.Item) };
+      // The SDK's exception and the minimal client's error carry the item the same way (its `Item`).
+      const old =
+        error instanceof ConditionalCheckFailedException
+          ? { item: error.Item }
+          : error instanceof DynamoDbLiteError && error.type === 'ConditionalCheckFailedException'
+            ? { item: error.item }
+            : undefined;
+      if (old === undefined) throw error;
+      return { applied: false, session: old.item === undefined ? undefined : toSession(old.item) };
     }
   }
 

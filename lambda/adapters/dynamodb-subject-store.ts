@@ -6,12 +6,18 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type SubjectRecord, type SubjectStore, subjectKey } from '../core/subject';
+import type { DynamoDbLiteClient, GetItemInput } from './dynamodb-lite-client';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
 
 /** Options of {@link DynamoDbSubjectStore}. */
 export interface DynamoDbSubjectStoreProps {
   readonly client: DynamoDBClient;
   readonly tableName: string;
+  /**
+   * The minimal client (dynamodb-lite-client.ts) watermark reads go through, when given: the issuer's, which
+   * reads the watermark beside every refresh write. Writes go through `client`.
+   */
+  readonly liteClient?: Pick<DynamoDbLiteClient, 'getItem'>;
   /**
    * How long a watermark item must outlive its `notBefore`: the longest a session created before it can
    * live (the absolute session lifetime), after which the item refuses nothing any more and DynamoDB's TTL
@@ -39,11 +45,17 @@ function itemKeyOf(key: string): Record<string, AttributeValue> {
  */
 export class DynamoDbSubjectStore implements SubjectStore {
   private readonly client: DynamoDBClient;
+  private readonly getItem: (input: GetItemInput) => Promise<{ Item?: Record<string, AttributeValue> }>;
   private readonly tableName: string;
   private readonly keepMs: number;
 
   public constructor(props: DynamoDbSubjectStoreProps) {
     this.client = props.client;
+    const lite = props.liteClient;
+    this.getItem =
+      lite === undefined
+        ? (input) => props.client.send(new GetItemCommand(input))
+        : (input) => lite.getItem(input);
     this.tableName = props.tableName;
     this.keepMs = ((props.sessionLifetimeSeconds ?? 604_800) + (props.retentionSeconds ?? 86_400)) * 1000;
   }
@@ -56,13 +68,11 @@ export class DynamoDbSubjectStore implements SubjectStore {
     key: string,
     options?: { readonly consistent?: boolean },
   ): Promise<SubjectRecord | undefined> {
-    const { Item } = await this.client.send(
-      new GetItemCommand({
-        TableName: this.tableName,
-        Key: itemKeyOf(key),
-        ConsistentRead: options?.consistent ?? false,
-      }),
-    );
+    const { Item } = await this.getItem({
+      TableName: this.tableName,
+      Key: itemKeyOf(key),
+      ConsistentRead: options?.consistent ?? false,
+    });
     return Item === undefined ? undefined : toSubject(Item);
   }
 

@@ -1,6 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
+import { liteClientFromEnv } from '../adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../adapters/dynamodb-subject-store';
@@ -19,13 +20,17 @@ const tableName = env.string('TABLE_NAME');
 // This region's replica, with connection and request time-outs (DYNAMODB_TIMEOUTS): a table that does not
 // answer is a 503 in about two seconds, not a request held until the function times out.
 const dynamo = createDynamoDbClient();
+// The refresh write and the watermark read beside it go through the minimal client (the authorizer's): the SDK's
+// per-request CPU is more than DynamoDB takes to serve a read (docs/performance.md "Refresh").
+const lite = liteClientFromEnv();
 const jwksStore = new DynamoDbJwksStore(dynamo, tableName);
 
 /** The Lambda entry point: the token issuer, built from the environment. */
 export const handler = createIssuer(issuerSettingsFromEnv(env), {
-  sessions: new DynamoDbSessionStore({ client: dynamo, tableName }),
+  sessions: new DynamoDbSessionStore({ client: dynamo, liteClient: lite, tableName }),
   subjects: new DynamoDbSubjectStore({
     client: dynamo,
+    liteClient: lite,
     tableName,
     sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   }),

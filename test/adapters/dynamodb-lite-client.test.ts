@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DYNAMODB_TIMEOUTS } from '../../lambda/adapters/dynamodb-client';
 import { DynamoDbJwksStore, jwksItemKey, publicJwksOf } from '../../lambda/adapters/dynamodb-jwks-store';
 import {
@@ -9,6 +9,7 @@ import {
   DynamoDbLiteClient,
   DynamoDbLiteError,
   liteClientFromEnv,
+  type UpdateItemInput,
 } from '../../lambda/adapters/dynamodb-lite-client';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSessionSubjectReader } from '../../lambda/adapters/dynamodb-session-subject-reader';
@@ -89,6 +90,53 @@ describe('DynamoDbLiteClient against DynamoDB Local', () => {
     const error = await lite.getItem({ TableName: 'no-such-table', Key: jwksItemKey() }).catch((e) => e);
     expect(error).toBeInstanceOf(DynamoDbLiteError);
     expect(error).toMatchObject({ type: 'ResourceNotFoundException', statusCode: 400, retryable: false });
+    expect(error.item).toBeUndefined();
+  });
+
+  describe('UpdateItem', () => {
+    const counterKey = (name: string) => ({ pk: { S: `SESSION#lite-update-${name}` } });
+    const bump = (name: string, expected: number, extra: Partial<UpdateItemInput> = {}) =>
+      lite.updateItem({
+        TableName: tableName,
+        Key: counterKey(name),
+        UpdateExpression: 'SET generation = :next',
+        ConditionExpression: 'attribute_not_exists(generation) OR generation = :expected',
+        ExpressionAttributeValues: {
+          ':next': { N: String(expected + 1) },
+          ':expected': { N: String(expected) },
+        },
+        ...extra,
+      });
+
+    test('applies and returns the item after the write (ALL_NEW), as the SDK then reads it', async () => {
+      const written = await bump('new', 0, { ReturnValues: 'ALL_NEW' });
+      expect(written.Attributes).toEqual({ ...counterKey('new'), generation: { N: '1' } });
+      const { Item } = await sdk.send(
+        new GetItemCommand({ TableName: tableName, Key: counterKey('new'), ConsistentRead: true }),
+      );
+      expect(Item).toEqual(written.Attributes);
+      expect((await bump('new', 1)).Attributes).toBeUndefined(); // ReturnValues absent: nothing comes back
+    });
+
+    test('a failed condition is a ConditionalCheckFailedException carrying the item as it was (ALL_OLD)', async () => {
+      await bump('old', 0);
+      const error = await bump('old', 5, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }).catch((e) => e);
+      expect(error).toBeInstanceOf(DynamoDbLiteError);
+      expect(error).toMatchObject({
+        type: 'ConditionalCheckFailedException',
+        statusCode: 400,
+        retryable: false,
+      });
+      expect(error.item).toEqual({ ...counterKey('old'), generation: { N: '1' } });
+      // Without ALL_OLD the error carries no item, and the write changed nothing either way.
+      const bare = await bump('old', 5).catch((e) => e);
+      expect(bare).toMatchObject({ type: 'ConditionalCheckFailedException' });
+      expect(bare.item).toBeUndefined();
+      const { Item } = await sdk.send(
+        new GetItemCommand({ TableName: tableName, Key: counterKey('old'), ConsistentRead: true }),
+      );
+      expect(Item?.generation).toEqual({ N: '1' });
+    });
   });
 });
 

@@ -1,19 +1,29 @@
 import { type DynamoDBClient, GetItemCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-client';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import type { RefreshRotation, SessionRecord } from '../../lambda/core/session';
+import { localLiteClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 
 let client: DynamoDBClient;
 let tableName: string;
 let store: DynamoDbSessionStore;
+/** The same store with its refresh write through the minimal client (the issuer's). */
+let liteStore: DynamoDbSessionStore;
+let lite: DynamoDbLiteClient;
 let counter = 0;
 
 beforeAll(async () => {
   ({ client, tableName } = await freshTable());
   store = new DynamoDbSessionStore({ client, tableName, retentionSeconds: 3600 });
+  lite = localLiteClient(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
+  liteStore = new DynamoDbSessionStore({ client, liteClient: lite, tableName, retentionSeconds: 3600 });
 });
 
-afterAll(() => client.destroy());
+afterAll(() => {
+  lite.destroy();
+  client.destroy();
+});
 
 // The present: DynamoDB Local deletes items whose TTL has passed.
 const T0 = Math.floor(Date.now() / 1000) * 1000;
@@ -97,72 +107,82 @@ describe('DynamoDbSessionStore', () => {
     ).toBe(false);
   });
 
-  describe('the refresh write (one conditional UpdateItem that returns the item)', () => {
-    const refreshRotation = (overrides: Partial<RefreshRotation> = {}): RefreshRotation => ({
-      presentedGeneration: 0,
-      generation: 1,
-      salt: Buffer.alloc(16, 3).toString('base64url'),
-      clientId: 'native',
-      at: T0 + 10,
-      idleExpiresAt: T0 + 3_600_010,
-      ...overrides,
-    });
-
-    test('applies and returns the item after the write (ALL_NEW)', async () => {
-      const record = session();
-      await store.create(record);
-      const outcome = await store.rotateForRefresh(record.sid, refreshRotation());
-      expect(outcome).toEqual({
-        applied: true,
-        session: {
-          ...record,
-          generation: 1,
-          rotatedAt: T0 + 10,
-          lastUsedAt: T0 + 10,
-          idleExpiresAt: T0 + 3_600_010,
-        },
+  describe.each([
+    ['the AWS SDK', () => store],
+    ['the minimal client', () => liteStore],
+  ])(
+    'the refresh write (one conditional UpdateItem that returns the item), through %s',
+    (_client, current) => {
+      let store: DynamoDbSessionStore;
+      beforeAll(() => {
+        store = current();
       });
-      expect(await store.get(record.sid, { consistent: true })).toEqual(outcome.session);
-    });
+      const refreshRotation = (overrides: Partial<RefreshRotation> = {}): RefreshRotation => ({
+        presentedGeneration: 0,
+        generation: 1,
+        salt: Buffer.alloc(16, 3).toString('base64url'),
+        clientId: 'native',
+        at: T0 + 10,
+        idleExpiresAt: T0 + 3_600_010,
+        ...overrides,
+      });
 
-    test('applies for a presented generation ahead of the item (replication lag)', async () => {
-      const record = session();
-      await store.create(record);
-      const outcome = await store.rotateForRefresh(
-        record.sid,
-        refreshRotation({ presentedGeneration: 4, generation: 5 }),
-      );
-      expect(outcome).toMatchObject({ applied: true, session: { generation: 5 } });
-    });
-
-    test.each([
-      ['the item is ahead of the token', {}, { generation: 2 }],
-      ['another salt', { salt: Buffer.alloc(16, 4).toString('base64url') }, {}],
-      ['another client', { clientId: 'web' }, {}],
-      ['revoked', {}, { revokedAt: T0, revokedReason: 'logout' as const }],
-      ['expired', {}, { absoluteExpiresAt: T0 + 10 }],
-      ['idle', {}, { idleExpiresAt: T0 + 10 }],
-      ['the idle expiry would pass the absolute one', {}, { absoluteExpiresAt: T0 + 3_600_009 }],
-    ])(
-      'fails when %s, changes nothing and returns the item as it was (ALL_OLD)',
-      async (_name, change, stored) => {
-        const record = session(stored);
+      test('applies and returns the item after the write (ALL_NEW)', async () => {
+        const record = session();
         await store.create(record);
-        const outcome = await store.rotateForRefresh(record.sid, refreshRotation(change));
-        expect(outcome).toEqual({ applied: false, session: record });
-        expect(await store.get(record.sid, { consistent: true })).toEqual(record);
-      },
-    );
-
-    test('fails for an unknown sid without creating an item', async () => {
-      const sid = Buffer.alloc(16, 0xfe).toString('base64url');
-      expect(await store.rotateForRefresh(sid, refreshRotation())).toEqual({
-        applied: false,
-        session: undefined,
+        const outcome = await store.rotateForRefresh(record.sid, refreshRotation());
+        expect(outcome).toEqual({
+          applied: true,
+          session: {
+            ...record,
+            generation: 1,
+            rotatedAt: T0 + 10,
+            lastUsedAt: T0 + 10,
+            idleExpiresAt: T0 + 3_600_010,
+          },
+        });
+        expect(await store.get(record.sid, { consistent: true })).toEqual(outcome.session);
       });
-      expect(await store.get(sid, { consistent: true })).toBeUndefined();
-    });
-  });
+
+      test('applies for a presented generation ahead of the item (replication lag)', async () => {
+        const record = session();
+        await store.create(record);
+        const outcome = await store.rotateForRefresh(
+          record.sid,
+          refreshRotation({ presentedGeneration: 4, generation: 5 }),
+        );
+        expect(outcome).toMatchObject({ applied: true, session: { generation: 5 } });
+      });
+
+      test.each([
+        ['the item is ahead of the token', {}, { generation: 2 }],
+        ['another salt', { salt: Buffer.alloc(16, 4).toString('base64url') }, {}],
+        ['another client', { clientId: 'web' }, {}],
+        ['revoked', {}, { revokedAt: T0, revokedReason: 'logout' as const }],
+        ['expired', {}, { absoluteExpiresAt: T0 + 10 }],
+        ['idle', {}, { idleExpiresAt: T0 + 10 }],
+        ['the idle expiry would pass the absolute one', {}, { absoluteExpiresAt: T0 + 3_600_009 }],
+      ])(
+        'fails when %s, changes nothing and returns the item as it was (ALL_OLD)',
+        async (_name, change, stored) => {
+          const record = session(stored);
+          await store.create(record);
+          const outcome = await store.rotateForRefresh(record.sid, refreshRotation(change));
+          expect(outcome).toEqual({ applied: false, session: record });
+          expect(await store.get(record.sid, { consistent: true })).toEqual(record);
+        },
+      );
+
+      test('fails for an unknown sid without creating an item', async () => {
+        const sid = Buffer.alloc(16, 0xfe).toString('base64url');
+        expect(await store.rotateForRefresh(sid, refreshRotation())).toEqual({
+          applied: false,
+          session: undefined,
+        });
+        expect(await store.get(sid, { consistent: true })).toBeUndefined();
+      });
+    },
+  );
 
   test('revokes once, records when and why, and reports a second revocation as a no-op', async () => {
     const record = session();
