@@ -188,18 +188,26 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
   }
 
   public async reserve(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount> {
-    // Increment within the current window, else start a new window, else (another request started it in
-    // between) increment once more: at most three conditional writes, and never more than `limit` counts.
-    const incremented = await this.conditional(() => this.increment(key, reservation));
-    if (incremented !== undefined) return incremented;
-    const restarted = await this.conditional(() => this.restart(key, reservation));
-    if (restarted !== undefined) return restarted;
-    const retried = await this.conditional(() => this.increment(key, reservation));
-    if (retried !== undefined) return retried;
-    const { Item } = await this.client.send(
-      new GetItemCommand({ TableName: this.tableName, Key: throttleKey(key), ConsistentRead: true }),
-    );
-    return { reserved: false, ...toWindow(Item ?? {}, reservation.at) };
+    // Increment within the current window, else start a new window. When neither applies, either the window
+    // is full or another request changed the counter in between (started a window, or deleted the counter
+    // after its success): a consistent read tells which. A full window refuses; a lost race tries again, at
+    // most RESERVE_ROUNDS times, so that parallel logins from one source are never refused below the limit.
+    let window: { count: number; windowStart: number } = { count: 0, windowStart: reservation.at };
+    for (let round = 0; round < RESERVE_ROUNDS; round++) {
+      const incremented = await this.conditional(() => this.increment(key, reservation));
+      if (incremented !== undefined) return incremented;
+      const restarted = await this.conditional(() => this.restart(key, reservation));
+      if (restarted !== undefined) return restarted;
+      const { Item } = await this.client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: throttleKey(key), ConsistentRead: true }),
+      );
+      window = toWindow(Item ?? {}, reservation.at);
+      const current =
+        Item?.windowStart !== undefined && window.windowStart > reservation.at - reservation.windowMs;
+      if (current && window.count >= reservation.limit) return { reserved: false, ...window };
+    }
+    // The counter changed under every attempt: refuse this one, as a full window would (fail closed).
+    return { reserved: false, ...window };
   }
 
   public async getAccount(username: string): Promise<AccountThrottleState | undefined> {
@@ -315,6 +323,9 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
     return { reserved: true, ...toWindow(Attributes ?? {}, reservation.at) };
   }
 }
+
+/** Rounds of a reservation that lost its race to another request (see `reserve`). */
+const RESERVE_ROUNDS = 3;
 
 /** Separates the account from the source in a source counter's key; never part of an enforced username. */
 const SOURCE_SEPARATOR = ' ';

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import type { UserRecord } from '../../lambda/core/credentials';
+import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 
 let client: DynamoDBClient;
@@ -145,6 +146,70 @@ describe('login throttle', () => {
       count: 1,
       windowStart: T0 + WINDOW,
     });
+  });
+
+  test('a reservation that loses its race to a new window and to a success clearing it still reserves', async () => {
+    // Parallel logins from one source: another request starts the window between this one's increment and
+    // restart, then a success deletes the counter before this one looks again. Below the limit, that is no
+    // reason to refuse (it was, once: a spurious 429 for parallel correct logins).
+    const key = { username: name(), source: 'ip:192.0.2.9' };
+    const pk = `LOGIN#${key.username} ${key.source}`;
+    const interference: Record<number, () => Promise<unknown>> = {
+      2: () =>
+        client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: { pk: { S: pk }, hits: { N: '1' }, windowStart: { N: String(T0) } },
+          }),
+        ),
+      3: () => store.clear(key),
+    };
+    const racing = localClient(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
+    let calls = 0;
+    racing.middlewareStack.add(
+      (next) => async (args) => {
+        calls += 1;
+        await interference[calls]?.();
+        return next(args);
+      },
+      { step: 'initialize', name: 'interfere' },
+    );
+    try {
+      const racer = new DynamoDbUserStore({ client: racing, tableName });
+      expect(await racer.reserve(key, { at: T0 + 1, windowMs: WINDOW, limit: 10 })).toEqual({
+        reserved: true,
+        count: 1,
+        windowStart: T0 + 1,
+      });
+      expect(calls).toBeGreaterThan(3);
+    } finally {
+      racing.destroy();
+    }
+  });
+
+  test('a full window refuses after one increment, one restart and one read', async () => {
+    const key = { username: name(), source: 'ip:192.0.2.10' };
+    for (let i = 0; i < 3; i++) await store.reserve(key, { at: T0, windowMs: WINDOW, limit: 3 });
+    const counting = localClient(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
+    const commands: string[] = [];
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        commands.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize', name: 'count' },
+    );
+    try {
+      const refused = await new DynamoDbUserStore({ client: counting, tableName }).reserve(key, {
+        at: T0 + 5,
+        windowMs: WINDOW,
+        limit: 3,
+      });
+      expect(refused).toEqual({ reserved: false, count: 3, windowStart: T0 });
+      expect(commands).toEqual(['UpdateItemCommand', 'UpdateItemCommand', 'GetItemCommand']);
+    } finally {
+      counting.destroy();
+    }
   });
 
   test('the account counter reads back; the back-off slot is taken once per interval', async () => {
