@@ -170,6 +170,9 @@ export async function benchColdStart(
     });
     const harness = join(outDir, 'harness.mjs');
     writeFileSync(harness, HARNESS);
+    // What any ESM handler pays before its own code: Node's ESM loader, the harness, an import of nothing.
+    const emptyHandler = join(outDir, 'empty-handler.mjs');
+    writeFileSync(emptyHandler, 'export const handler = () => undefined;\n');
 
     const base: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -220,6 +223,10 @@ export async function benchColdStart(
             NODE_OPTIONS: synthesized.nodeOptions,
           }),
       },
+      {
+        name: 'empty ESM handler',
+        run: () => runNode([harness], { PATH: process.env.PATH, BENCH_BUNDLE: emptyHandler }),
+      },
       { name: 'issuer import', run: () => runNode([harness], env('issuer')) },
       { name: 'rotation import', run: () => runNode([harness], env('rotation')) },
     ];
@@ -236,8 +243,15 @@ export async function benchColdStart(
       }
     }
     const wall = runs.map((list) => median(list.map((r) => r.wallMs)));
-    const [bare = 0, authorizer = 0, authorizerBefore = 0, authorizerSdk = 0, issuer = 0, rotation = 0] =
-      wall;
+    const [
+      bare = 0,
+      authorizer = 0,
+      authorizerBefore = 0,
+      authorizerSdk = 0,
+      emptyEsm = 0,
+      issuer = 0,
+      rotation = 0,
+    ] = wall;
     const authorizerRuns = runs[1] ?? [];
     const inProcess = (pick: (run: Run) => number | undefined) =>
       round3(median(authorizerRuns.map((run) => pick(run) ?? Number.NaN)));
@@ -314,6 +328,20 @@ export async function benchColdStart(
         value: round3(authorizerSdk - bare),
         unit: 'ms',
         note: `the same wiring with the SDK's DynamoDBClient, bundled as deployed: ${kb(sdkBundle.js)} KiB`,
+      },
+      {
+        bench,
+        name: 'an empty ESM handler through the same harness, above bare node',
+        value: round3(emptyEsm - bare),
+        unit: 'ms',
+        note: 'what every ESM handler pays before its own code (the ESM loader, the harness, the import); part of the figure above',
+      },
+      {
+        bench,
+        name: 'authorizer ready above the empty ESM handler',
+        value: round3(authorizer - emptyEsm),
+        unit: 'ms',
+        note: "the bundle's own part: Node's crypto, http and https modules, the code, init and the first decision",
       },
       { bench, name: 'issuer import above bare node', value: round3(issuer - bare), unit: 'ms' },
       { bench, name: 'rotation import above bare node', value: round3(rotation - bare), unit: 'ms' },
