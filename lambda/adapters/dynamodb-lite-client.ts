@@ -77,9 +77,13 @@ export interface DynamoDbLiteClientConfig {
   readonly clock?: () => number;
 }
 
-/** A DynamoDB call that failed: `type` is the AWS error's short name (`__type` after `#`), or the local cause. */
+/**
+ * A DynamoDB call that failed: `type` is the AWS error's short name (`__type` after `#`), or the local cause.
+ * Its `name` is that type too, as the SDK names its errors, so a log line's `error` field reads the same
+ * (`ProvisionedThroughputExceededException`, `TimeoutError`) whichever client failed.
+ */
 export class DynamoDbLiteError extends Error {
-  public override readonly name = 'DynamoDbLiteError';
+  public override readonly name: string;
 
   public constructor(
     /** `ResourceNotFoundException`, `ProvisionedThroughputExceededException`, ..., or `TimeoutError`, `NetworkError`. */
@@ -98,6 +102,7 @@ export class DynamoDbLiteError extends Error {
     public readonly item?: WireItem,
   ) {
     super(message);
+    this.name = type;
   }
 }
 

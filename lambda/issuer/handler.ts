@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { DynamoDbLiteError } from '../adapters/dynamodb-lite-client';
 import { LOG_MESSAGES, type Logger } from '../adapters/logger';
 import type { BearerAuthenticator } from '../core/bearer-authenticator';
 import type { ClientConfig, ClientRegistry, RefreshTokenDelivery } from '../core/clients';
@@ -233,8 +234,12 @@ async function health(readiness: IssuerReadiness): Promise<APIGatewayProxyResult
   return json(200, { status: 'ok' });
 }
 
-/** AWS SDK service errors, time-outs and network failures: the store is unavailable, not the input bad. */
+/**
+ * AWS SDK service errors, the minimal DynamoDB client's errors (the refresh requests), time-outs and network
+ * failures: the store is unavailable, not the input bad.
+ */
 function isDependencyFailure(error: unknown): boolean {
+  if (error instanceof DynamoDbLiteError) return true;
   if (typeof error !== 'object' || error === null) return false;
   const candidate = error as { $metadata?: unknown; code?: unknown; name?: unknown };
   return (

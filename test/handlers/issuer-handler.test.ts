@@ -6,6 +6,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import { DynamoDbLiteError } from '../../lambda/adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
@@ -361,6 +362,18 @@ describe('toHttpError', () => {
     [
       Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
       'POST /auth/login',
+      503,
+      'temporarily_unavailable',
+    ],
+    [
+      new DynamoDbLiteError('TimeoutError', 'UpdateItem took longer than 1000 ms', undefined, true),
+      'POST /auth/token',
+      503,
+      'temporarily_unavailable',
+    ],
+    [
+      new DynamoDbLiteError('ProvisionedThroughputExceededException', 'GetItem: throttled', 400, true),
+      'POST /auth/token',
       503,
       'temporarily_unavailable',
     ],

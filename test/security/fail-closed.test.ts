@@ -1,6 +1,9 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/handler';
@@ -17,6 +20,7 @@ import {
   type DynamoDbLocal,
   freePort,
   localClient,
+  localLiteClient,
   startDynamoDbLocal,
 } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
@@ -345,5 +349,131 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
     armed.clear();
     expect((await logoutAll()).statusCode).toBe(204);
     expect((await refresh(handler, tokens.refreshToken)).statusCode).toBe(400);
+  });
+});
+
+describe("the issuer's minimal client (the refresh requests, as deployed) unreachable or throttled", () => {
+  // A DynamoDB endpoint in front of DynamoDB Local that answers the armed operations as DynamoDB answers a
+  // throttled request: 400 with a ProvisionedThroughputExceededException `__type` (the minimal client does not
+  // take the SDK's middleware, so the throttling is injected on the wire).
+  // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+  let table: { client: DynamoDBClient; tableName: string };
+  let front: Server;
+  let lite: DynamoDbLiteClient;
+  const armed = new Set<string>();
+  const answered: string[] = [];
+
+  beforeAll(async () => {
+    table = await freshTable();
+    await seedUsers(table.client, table.tableName);
+    const target = new URL(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
+    front = createServer((request, response) => {
+      const operation = String(request.headers['x-amz-target'] ?? '').replace('DynamoDB_20120810.', '');
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        answered.push(operation);
+        if (armed.has(operation)) {
+          response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+          response.end(
+            JSON.stringify({
+              __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+              message: 'The level of configured provisioned throughput for the table was exceeded.',
+            }),
+          );
+          return;
+        }
+        const forwarded = httpRequest(
+          {
+            hostname: target.hostname,
+            port: target.port,
+            method: 'POST',
+            path: '/',
+            headers: request.headers,
+          },
+          (upstream) => {
+            response.writeHead(upstream.statusCode ?? 500, upstream.headers);
+            upstream.pipe(response);
+          },
+        );
+        forwarded.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    // As the issuer's (liteClientFromEnv): the function's time limits, two attempts.
+    lite = new DynamoDbLiteClient({
+      endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+      region: 'us-east-1',
+      credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+    });
+  });
+
+  afterEach(() => {
+    armed.clear();
+    answered.length = 0;
+  });
+
+  afterAll(async () => {
+    lite.destroy();
+    table.client.destroy();
+    await new Promise((resolve) => front.close(resolve));
+  });
+
+  const session = async (sid: string) =>
+    (await scanTable(table.client, table.tableName)).get(`SESSION#${sid}`);
+
+  test('control: a refresh goes through the minimal client, an UpdateItem and a GetItem', async () => {
+    const { handler } = buildIssuer({ ...table, liteClient: lite, keys });
+    const tokens = await login(handler);
+    answered.length = 0;
+    expect((await refresh(handler, tokens.refreshToken)).statusCode).toBe(200);
+    expect([...answered].sort()).toEqual(['GetItem', 'UpdateItem']);
+  });
+
+  test('unreachable: refresh answers 503 with Retry-After and writes nothing', async () => {
+    const tokens = await login(buildIssuer({ ...table, keys }).handler);
+    const before = await session(tokens.sid);
+    const closed = localLiteClient(`http://127.0.0.1:${await freePort()}`);
+    try {
+      const { handler, lines } = buildIssuer({ ...table, liteClient: closed, keys });
+      expect503(await refresh(handler, tokens.refreshToken));
+      expect(await session(tokens.sid)).toEqual(before);
+      expect(lines.some((line) => line.includes('"issuer dependency failed"'))).toBe(true);
+    } finally {
+      closed.destroy();
+    }
+  });
+
+  test('the rotation write throttled: 503 naming the throttling, the generation unchanged, the same token works after', async () => {
+    const { handler, lines, securityEvents } = buildIssuer({ ...table, liteClient: lite, keys });
+    const tokens = await login(handler);
+    const before = await session(tokens.sid);
+    armed.add('UpdateItem');
+    expect503(await refresh(handler, tokens.refreshToken));
+    // The client's one retry of a throttled request, then the failure.
+    expect(answered.filter((operation) => operation === 'UpdateItem')).toHaveLength(2);
+    expect(await session(tokens.sid)).toEqual(before);
+    expect(lines.some((line) => line.includes('"error":"ProvisionedThroughputExceededException"'))).toBe(
+      true,
+    );
+    armed.clear();
+    expect((await refresh(handler, tokens.refreshToken)).statusCode).toBe(200);
+    expect(securityEvents).toEqual([]);
+  });
+
+  test('the watermark read throttled: 503 and no tokens; a retry with the same token gets the successor', async () => {
+    const { handler, securityEvents } = buildIssuer({ ...table, liteClient: lite, keys });
+    const tokens = await login(handler);
+    armed.add('GetItem');
+    const response = await refresh(handler, tokens.refreshToken);
+    armed.clear();
+    expect503(response);
+    expect(response.body).not.toContain('access_token');
+    expect((await session(tokens.sid))?.generation?.N).toBe('1');
+    const retry = await refresh(handler, tokens.refreshToken);
+    expect(retry.statusCode).toBe(200);
+    const next = JSON.parse(retry.body) as { refresh_token: string };
+    expect(parseRefreshToken(next.refresh_token).generation).toBe(1);
+    expect(securityEvents).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
+import type { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
@@ -54,6 +55,8 @@ export interface IssuerOptions {
   readonly refreshGraceSeconds?: number;
   /** Replaces the credential service (to inject a failure). */
   readonly credentials?: IssuerDeps['credentials'];
+  /** The minimal client the refresh requests go through, as in Lambda (lambda/issuer/index.ts); else `client`. */
+  readonly liteClient?: DynamoDbLiteClient;
 }
 
 /** The real issuer handler, capturing its log lines and security events. */
@@ -61,12 +64,13 @@ export function buildIssuer(options: IssuerOptions) {
   const lines: string[] = [];
   const securityEvents: SecurityEvent[] = [];
   const clock = options.clock ?? Date.now;
-  const store = new DynamoDbSessionStore({ client: options.client, tableName: options.tableName });
+  const lite = options.liteClient === undefined ? {} : { liteClient: options.liteClient };
+  const store = new DynamoDbSessionStore({ client: options.client, tableName: options.tableName, ...lite });
   const jwks = new JwksCache({ load: async () => toPublicJwks(options.keys), clock });
   const handler = createIssuerHandler({
     sessions: new SessionService({
       store,
-      subjects: new DynamoDbSubjectStore({ client: options.client, tableName: options.tableName }),
+      subjects: new DynamoDbSubjectStore({ client: options.client, tableName: options.tableName, ...lite }),
       keys: async () => options.keys,
       profile: PROFILE,
       clock,
