@@ -12,7 +12,7 @@
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html).
  * The time limits are the SDK client's ({@link DYNAMODB_TIMEOUTS}): connection 500 ms, attempt 1 s, two
  * attempts, a retry only for throttling, a 5xx, a time-out or a reused keep-alive connection the server had
- * already closed.
+ * already closed, with the SDK's back-off and retry quota ({@link RETRIES}).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -75,7 +75,25 @@ export interface DynamoDbLiteClientConfig {
   };
   /** @default Date.now */
   readonly clock?: () => number;
+  /** The jitter of the retry back-off, in [0, 1). @default Math.random */
+  readonly random?: () => number;
 }
+
+/**
+ * The retries of the SDK's standard retry strategy, with the values of the installed `@smithy/core` (3.41,
+ * `util-retry`: `StandardRetryStrategy`, `DefaultRetryBackoffStrategy` and its 2026 settings): a back-off of a
+ * random time below 50 ms, or below 1 s after throttling, and a retry quota per client (500, a retry costs 14,
+ * or 5 after throttling; a success refunds its retry's cost, or 1), so that an outage stops the retries instead
+ * of doubling the load ("support for retry quotas", https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+ */
+const RETRIES = {
+  delayMs: 50,
+  throttlingDelayMs: 1_000,
+  capacity: 500,
+  cost: 14,
+  throttlingCost: 5,
+  successRefund: 1,
+} as const;
 
 /**
  * A DynamoDB call that failed: `type` is the AWS error's short name (`__type` after `#`), or the local cause.
@@ -154,6 +172,9 @@ export class DynamoDbLiteClient {
   private readonly agent: http.Agent;
   private readonly timeouts: NonNullable<DynamoDbLiteClientConfig['timeouts']>;
   private readonly clock: () => number;
+  private readonly random: () => number;
+  /** What is left of the retry quota ({@link RETRIES}). */
+  private retryCapacity: number = RETRIES.capacity;
 
   public constructor(private readonly config: DynamoDbLiteClientConfig) {
     this.url = new URL(config.endpoint);
@@ -164,6 +185,7 @@ export class DynamoDbLiteClient {
     this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: 50 });
     this.timeouts = config.timeouts ?? DYNAMODB_TIMEOUTS;
     this.clock = config.clock ?? Date.now;
+    this.random = config.random ?? Math.random;
   }
 
   /** Reads one item; `Item` is absent when there is none. */
@@ -196,9 +218,15 @@ export class DynamoDbLiteClient {
 
   private async call(operation: string, input: unknown): Promise<unknown> {
     const body = JSON.stringify(input);
+    let retryCost: number | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(operation, body);
+        const output = await this.attempt(operation, body);
+        this.retryCapacity = Math.min(
+          RETRIES.capacity,
+          this.retryCapacity + (retryCost ?? RETRIES.successRefund),
+        );
+        return output;
       } catch (error) {
         if (
           !(error instanceof DynamoDbLiteError) ||
@@ -207,8 +235,12 @@ export class DynamoDbLiteClient {
         ) {
           throw error;
         }
-        // A short jittered back-off, as the SDK's standard retry strategy's first retry (at most 50 ms).
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
+        const throttled = THROTTLING.has(error.type);
+        retryCost = throttled ? RETRIES.throttlingCost : RETRIES.cost;
+        if (this.retryCapacity < retryCost) throw error; // the quota is spent: no retry during an outage
+        this.retryCapacity -= retryCost;
+        const delayMs = this.random() * (throttled ? RETRIES.throttlingDelayMs : RETRIES.delayMs);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
   }

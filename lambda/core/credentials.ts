@@ -287,7 +287,10 @@ export class CredentialService {
       limit: this.policy.sourceMaxAttempts,
     });
     if (!reserved.reserved) {
-      const retryAfter = Math.max(1, Math.ceil((reserved.windowStart + windowMs - now) / 1000));
+      // A full window waits for its end. Below the limit the store lost its race to other requests of this
+      // source every time (UserStore.reserve): those are in flight now, so a second is enough.
+      const full = reserved.count >= this.policy.sourceMaxAttempts;
+      const retryAfter = full ? Math.max(1, Math.ceil((reserved.windowStart + windowMs - now) / 1000)) : 1;
       refused('source_throttled', retryAfter);
       throw new AccountLockedError(retryAfter);
     }

@@ -108,7 +108,9 @@ export interface AccountThrottleState {
 export interface ThrottleStore {
   /**
    * Counts one event in the fixed window of `key` atomically, only if the window's count is below the limit
-   * (a window older than `windowMs` starts over at 1). Concurrent callers never get more than `limit`.
+   * (a window older than `windowMs` starts over at 1). Concurrent callers never get more than `limit`. A
+   * refusal below the limit (`count < limit`) means the counter changed under every attempt (other requests
+   * started the window or cleared it meanwhile): the caller may try again at once.
    */
   reserve(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount>;
   /** The account-wide counter (strongly consistent where storage offers it); undefined when none. */

@@ -219,6 +219,84 @@ describe('DynamoDbLiteClient time limits and retries', () => {
     expect(elapsed).toBeLessThan(all + 3000);
   }, 15_000);
 
+  /** A server answering every request with `status` and `body` (until `answer` changes them), counting them. */
+  async function answering(status: number, body: object) {
+    const arrivals: number[] = [];
+    let current = { status, body };
+    const server: HttpServer = createHttpServer((_request, response) => {
+      arrivals.push(performance.now());
+      response.writeHead(current.status, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify(current.body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      arrivals,
+      answer: (next: number, nextBody: object) => {
+        current = { status: next, body: nextBody };
+      },
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  test.each([
+    ['throttling', 400, 'ProvisionedThroughputExceededException', 500],
+    ['a 5xx', 500, 'InternalServerError', 25],
+  ])('backs off as the SDK does after %s (half the jitter: %s)', async (_name, status, type, halfMs) => {
+    const server = await answering(status, { __type: `com.amazonaws.dynamodb.v20120810#${type}` });
+    const lite = new DynamoDbLiteClient({
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+      random: () => 0.5,
+    });
+    try {
+      await expect(lite.getItem({ TableName: 't', Key: jwksItemKey() })).rejects.toMatchObject({ type });
+      const [first = 0, second = 0] = server.arrivals;
+      expect(server.arrivals).toHaveLength(2);
+      expect(second - first).toBeGreaterThanOrEqual(halfMs - 5);
+      expect(second - first).toBeLessThan(halfMs + 400);
+    } finally {
+      lite.destroy();
+      await server.close();
+    }
+  });
+
+  test('stops retrying when its retry quota is spent, and a success earns it back', async () => {
+    const server = await answering(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError' });
+    const lite = new DynamoDbLiteClient({
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+      random: () => 0,
+    });
+    try {
+      for (let i = 0; i < 40; i++) {
+        await expect(lite.getItem({ TableName: 't', Key: jwksItemKey() })).rejects.toMatchObject({
+          type: 'InternalServerError',
+        });
+      }
+      // 500 / 14: 35 calls were retried, the last 5 were not.
+      expect(server.arrivals).toHaveLength(40 + 35);
+      // 10 left; four successes refund 1 each, and the next failure is retried once more (14).
+      server.answer(200, {});
+      for (let i = 0; i < 4; i++) await lite.getItem({ TableName: 't', Key: jwksItemKey() });
+      server.answer(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError' });
+      const before = server.arrivals.length;
+      await expect(lite.getItem({ TableName: 't', Key: jwksItemKey() })).rejects.toMatchObject({
+        type: 'InternalServerError',
+      });
+      expect(server.arrivals.length - before).toBe(2);
+      await expect(lite.getItem({ TableName: 't', Key: jwksItemKey() })).rejects.toMatchObject({
+        type: 'InternalServerError',
+      });
+      expect(server.arrivals.length - before).toBe(3);
+    } finally {
+      lite.destroy();
+      await server.close();
+    }
+  });
+
   test('retries a 5xx and a throttling answer once, and not a 400', async () => {
     const answers = [
       [500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'oops' }],

@@ -467,6 +467,26 @@ describe('login throttle', () => {
     expect(errors.filter((error) => error instanceof AccountLockedError)).toHaveLength(30);
   });
 
+  test('a reservation refused below the limit (lost races) asks for a retry in 1 s, not the window', async () => {
+    const clock = new FrozenClock();
+    const { hasher, calls } = recordingHasher();
+    const contended = Object.assign(Object.create(store) as typeof store, {
+      reserve: async () => ({ reserved: false, count: 3, windowStart: clock.now() - 1000 }),
+    });
+    const refused: Record<string, unknown>[] = [];
+    const service = new CredentialService({
+      users: contended,
+      clock: clock.now,
+      scrypt: FAST,
+      hasher,
+      macKeys: async () => [MAC_KEY],
+      onRefused: (event) => refused.push({ ...event }),
+    });
+    expect(await lockedFor(service.authenticate(name(), 'right', FROM))).toBe(1);
+    expect(calls.verify).toHaveLength(0);
+    expect(refused.at(-1)).toMatchObject({ reason: 'source_throttled', retryAfterSeconds: 1 });
+  });
+
   test('a success resets its source count', async () => {
     const { service } = setup();
     const username = name();

@@ -366,7 +366,7 @@ describe('toHttpError', () => {
       'temporarily_unavailable',
     ],
     [
-      new DynamoDbLiteError('TimeoutError', 'UpdateItem took longer than 1000 ms', undefined, true),
+      new DynamoDbLiteError('NetworkError', 'UpdateItem failed: ECONNRESET', undefined, true),
       'POST /auth/token',
       503,
       'temporarily_unavailable',
