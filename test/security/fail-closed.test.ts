@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { DYNAMODB_TIMEOUTS } from '../../lambda/adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
 import { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
@@ -98,16 +99,20 @@ async function expectIssuerUnavailable(
 describe('DynamoDB unreachable (a client pointed at a closed port)', () => {
   let good: { client: DynamoDBClient; tableName: string };
   let unreachable: DynamoDBClient;
+  let unreachableLite: DynamoDbLiteClient;
 
   beforeAll(async () => {
     good = await freshTable();
     await seedUsers(good.client, good.tableName);
-    unreachable = localClient(`http://127.0.0.1:${await freePort()}`);
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    unreachable = localClient(closed);
+    unreachableLite = localLiteClient(closed);
   });
 
   afterAll(() => {
     good.client.destroy();
     unreachable.destroy();
+    unreachableLite.destroy();
   });
 
   test('the authorizer throws the dependency failure for a valid token, never Unauthorized or an allow', async () => {
@@ -154,7 +159,12 @@ describe('DynamoDB unreachable (a client pointed at a closed port)', () => {
   test('the issuer answers 503 with Retry-After on every stateful route and writes nothing', async () => {
     const tokens = await login(buildIssuer({ ...good, keys }).handler);
     const before = await scanTable(good.client, good.tableName);
-    const { handler, lines } = buildIssuer({ client: unreachable, tableName: good.tableName, keys });
+    const { handler, lines } = buildIssuer({
+      client: unreachable,
+      liteClient: unreachableLite,
+      tableName: good.tableName,
+      keys,
+    });
     await expectIssuerUnavailable(handler, tokens);
     expect(await scanTable(good.client, good.tableName)).toEqual(before);
     expect(lines.filter((line) => line.includes('"issuer dependency failed"'))).toHaveLength(7);
@@ -164,22 +174,25 @@ describe('DynamoDB unreachable (a client pointed at a closed port)', () => {
 describe('DynamoDB Local stopped mid-run, then started again', () => {
   let server: DynamoDbLocal | undefined;
   let client: DynamoDBClient;
+  let lite: DynamoDbLiteClient;
   const tableName = 'fail-closed';
 
   beforeAll(async () => {
     server = await startDynamoDbLocal();
     client = localClient(server.endpoint);
+    lite = localLiteClient(server.endpoint);
     await createTable(client, tableName);
     await seedUsers(client, tableName);
   }, 60_000);
 
   afterAll(async () => {
     client.destroy();
+    lite.destroy();
     await server?.stop();
   });
 
   test('while it is down nothing is allowed and the issuer answers 503; afterwards the same handlers recover', async () => {
-    const issuer = buildIssuer({ client, tableName, keys });
+    const issuer = buildIssuer({ client, liteClient: lite, tableName, keys });
     const authorizer = buildAuthorizer({ client, tableName, keys });
     const tokens = await login(issuer.handler);
     expect((await authorizer.handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).principalId).toBe(
@@ -209,7 +222,7 @@ describe('DynamoDB Local stopped mid-run, then started again', () => {
   });
 });
 
-describe('DynamoDB throttling (ProvisionedThroughputExceededException injected by client middleware)', () => {
+describe('DynamoDB throttling (ProvisionedThroughputExceededException injected by SDK client middleware; every request through the SDK)', () => {
   let table: { client: DynamoDBClient; tableName: string };
   let throttled: DynamoDBClient;
   /** Command names that currently throw. */
@@ -245,7 +258,9 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
     [...(await scanTable(table.client, table.tableName))].filter(([pk]) => pk.startsWith('SESSION#'));
 
   test('the authorizer throws the dependency failure when its session read (BatchGetItem) is throttled', async () => {
-    const tokens = await login(buildIssuer({ client: throttled, tableName: table.tableName, keys }).handler);
+    const tokens = await login(
+      buildIssuer({ client: throttled, liteClient: null, tableName: table.tableName, keys }).handler,
+    );
     const { handler, lines } = buildAuthorizer({ client: throttled, tableName: table.tableName, keys });
     armed.add('BatchGetItemCommand');
     await expect(handler(authorizerEvent(`Bearer ${tokens.accessToken}`))).rejects.toThrow(
@@ -262,7 +277,12 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   });
 
   test('login with the session write throttled: 503, and no session item was created', async () => {
-    const { handler, lines } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const { handler, lines } = buildIssuer({
+      client: throttled,
+      liteClient: null,
+      tableName: table.tableName,
+      keys,
+    });
     const before = await sessionItems();
     armed.add('PutItemCommand');
     const response = await handler(
@@ -279,7 +299,12 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   });
 
   test('refresh with the rotation write throttled: 503, the generation unchanged, and the same token works after', async () => {
-    const { handler, securityEvents } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const { handler, securityEvents } = buildIssuer({
+      client: throttled,
+      liteClient: null,
+      tableName: table.tableName,
+      keys,
+    });
     const tokens = await login(handler);
     const before = await sessionItems();
     armed.add('UpdateItemCommand');
@@ -293,6 +318,7 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   test('refresh with the watermark read throttled: 503 and no tokens; a retry with the same token gets the successor', async () => {
     const { handler, lines, securityEvents } = buildIssuer({
       client: throttled,
+      liteClient: null,
       tableName: table.tableName,
       keys,
     });
@@ -317,7 +343,12 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   });
 
   test('logout with the revocation write throttled: 503, the session still live, a retry logs out', async () => {
-    const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const { handler } = buildIssuer({
+      client: throttled,
+      liteClient: null,
+      tableName: table.tableName,
+      keys,
+    });
     const tokens = await login(handler);
     const logout = () =>
       handler(
@@ -332,7 +363,12 @@ describe('DynamoDB throttling (ProvisionedThroughputExceededException injected b
   });
 
   test('logout-all with the watermark write throttled: 503, no watermark, a retry logs out', async () => {
-    const { handler } = buildIssuer({ client: throttled, tableName: table.tableName, keys });
+    const { handler } = buildIssuer({
+      client: throttled,
+      liteClient: null,
+      tableName: table.tableName,
+      keys,
+    });
     const tokens = await login(handler);
     const logoutAll = () =>
       handler(
@@ -361,6 +397,8 @@ describe("the issuer's minimal client (the refresh requests, as deployed) unreac
   let front: Server;
   let lite: DynamoDbLiteClient;
   const armed = new Set<string>();
+  /** Operations whose next answer is held past the request time-out (the request itself goes through). */
+  const held = new Set<string>();
   const answered: string[] = [];
 
   beforeAll(async () => {
@@ -392,8 +430,13 @@ describe("the issuer's minimal client (the refresh requests, as deployed) unreac
             headers: request.headers,
           },
           (upstream) => {
-            response.writeHead(upstream.statusCode ?? 500, upstream.headers);
-            upstream.pipe(response);
+            // A held operation reaches DynamoDB (and applies) at once; its answer comes after the client's
+            // request time-out, once.
+            const hold = held.delete(operation) ? DYNAMODB_TIMEOUTS.requestTimeoutMs + 300 : 0;
+            setTimeout(() => {
+              response.writeHead(upstream.statusCode ?? 500, upstream.headers);
+              upstream.pipe(response);
+            }, hold);
           },
         );
         forwarded.end(Buffer.concat(chunks));
@@ -410,6 +453,7 @@ describe("the issuer's minimal client (the refresh requests, as deployed) unreac
 
   afterEach(() => {
     armed.clear();
+    held.clear();
     answered.length = 0;
   });
 
@@ -475,5 +519,21 @@ describe("the issuer's minimal client (the refresh requests, as deployed) unreac
     const next = JSON.parse(retry.body) as { refresh_token: string };
     expect(parseRefreshToken(next.refresh_token).generation).toBe(1);
     expect(securityEvents).toEqual([]);
+  });
+  test('a rotation write that applied but answered after the time-out: the retry takes the grace branch, same successor, no reuse', async () => {
+    const { handler, securityEvents } = buildIssuer({ ...table, liteClient: lite, keys });
+    const tokens = await login(handler);
+    held.add('UpdateItem');
+    const response = await refresh(handler, tokens.refreshToken);
+    // The first attempt timed out after its write applied; the retry met the rotated item (ALL_OLD) within
+    // the grace period and answered with the successor the first attempt would have handed out.
+    expect(answered.filter((operation) => operation === 'UpdateItem')).toHaveLength(2);
+    expect(response.statusCode).toBe(200);
+    const body = JSON.parse(response.body) as { refresh_token: string };
+    expect(parseRefreshToken(body.refresh_token).generation).toBe(1);
+    expect((await session(tokens.sid))?.generation?.N).toBe('1');
+    expect(securityEvents).toEqual([]);
+    // The successor works, and the session goes on.
+    expect((await refresh(handler, body.refresh_token)).statusCode).toBe(200);
   });
 });

@@ -21,6 +21,7 @@ import { type SecurityEvent, SessionService } from '../../lambda/core/session-se
 import { issuerReadiness } from '../../lambda/issuer/create-issuer';
 import { createIssuerHandler, type IssuerDeps } from '../../lambda/issuer/handler';
 import { PROTECTED_ROUTES } from '../../lambda/protected-routes';
+import { localLiteClient } from '../../local/dynamodb-local';
 import { authorizerEvent, FORM_TYPE, JSON_TYPE, proxyEvent } from '../support/events';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
@@ -55,8 +56,20 @@ export interface IssuerOptions {
   readonly refreshGraceSeconds?: number;
   /** Replaces the credential service (to inject a failure). */
   readonly credentials?: IssuerDeps['credentials'];
-  /** The minimal client the refresh requests go through, as in Lambda (lambda/issuer/index.ts); else `client`. */
-  readonly liteClient?: DynamoDbLiteClient;
+  /**
+   * The minimal client the refresh requests (the rotation write, the watermark reads) go through, as in Lambda
+   * (lambda/issuer/index.ts); `null` sends them through `client` too (to inject faults with SDK middleware).
+   * @default a minimal client on the run's DynamoDB Local, where `client` points
+   */
+  readonly liteClient?: Pick<DynamoDbLiteClient, 'updateItem' | 'getItem'> | null;
+}
+
+let runLiteClient: DynamoDbLiteClient | undefined;
+
+/** The minimal client on the run's DynamoDB Local (idle keep-alive sockets do not hold the process). */
+export function defaultLiteClient(): DynamoDbLiteClient {
+  runLiteClient ??= localLiteClient(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
+  return runLiteClient;
 }
 
 /** The real issuer handler, capturing its log lines and security events. */
@@ -64,7 +77,8 @@ export function buildIssuer(options: IssuerOptions) {
   const lines: string[] = [];
   const securityEvents: SecurityEvent[] = [];
   const clock = options.clock ?? Date.now;
-  const lite = options.liteClient === undefined ? {} : { liteClient: options.liteClient };
+  const liteClient = options.liteClient === undefined ? defaultLiteClient() : options.liteClient;
+  const lite = liteClient === null ? {} : { liteClient };
   const store = new DynamoDbSessionStore({ client: options.client, tableName: options.tableName, ...lite });
   const jwks = new JwksCache({ load: async () => toPublicJwks(options.keys), clock });
   const handler = createIssuerHandler({

@@ -1,49 +1,45 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-client';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { parseRefreshToken } from '../../lambda/core/refresh-token';
-import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 import { versionOneToken, versionTwoToken } from '../support/refresh-token-formats';
-import { buildIssuer, login, proxyEvent, refresh, seedUsers, USERS } from './harness';
+import { buildIssuer, defaultLiteClient, login, proxyEvent, refresh, seedUsers, USERS } from './harness';
 
 // The refresh checks the subject's watermark (log out everywhere, disable) within its one round trip: the
 // watermark GetItem goes out beside the conditional UpdateItem, through the real issuer handler over a real
-// DynamoDB Local table, observed on the wire by a client middleware.
+// DynamoDB Local table, observed around the minimal client the issuer sends them through (as in Lambda).
 
 let table: { client: DynamoDBClient; tableName: string };
-let recorded: DynamoDBClient;
+let recorded: Pick<DynamoDbLiteClient, 'updateItem' | 'getItem'>;
 let keys: KeySet;
 
-/** Every request `recorded` sent: the command, when it started and when its response was in (ms). */
+/** Every request `recorded` sent: the operation, when it started and when its response was in (ms). */
 const requests: { command: string; start: number; end?: number }[] = [];
 
 beforeAll(async () => {
   table = await freshTable();
   keys = await generateKeySet({ now: Date.now() });
   await seedUsers(table.client, table.tableName);
-  recorded = localClient(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
-  recorded.middlewareStack.add(
-    (next, context) => async (args) => {
-      const request: (typeof requests)[number] = {
-        command: String(context.commandName),
-        start: performance.now(),
-      };
-      requests.push(request);
-      try {
-        return await next(args);
-      } finally {
-        request.end = performance.now();
-      }
-    },
-    // The finalize step wraps the wire request alone (after serialization, before deserialization).
-    { step: 'finalizeRequest', name: 'recordRequests' },
-  );
+  const lite = defaultLiteClient();
+  const record = async <T>(command: string, send: () => Promise<T>): Promise<T> => {
+    const request: (typeof requests)[number] = { command, start: performance.now() };
+    requests.push(request);
+    try {
+      return await send();
+    } finally {
+      request.end = performance.now();
+    }
+  };
+  recorded = {
+    updateItem: (input) => record('UpdateItem', () => lite.updateItem(input)),
+    getItem: (input) => record('GetItem', () => lite.getItem(input)),
+  };
 });
 
 afterAll(() => {
   table.client.destroy();
-  recorded.destroy();
 });
 
 /** The token's older encodings (same session, generation and salt), as clients may still hold them. */
@@ -62,14 +58,19 @@ function logoutAll(handler: ReturnType<typeof buildIssuer>['handler'], accessTok
 }
 
 test('a refresh is one UpdateItem and one GetItem, in parallel; a version 2 token reads after its write', async () => {
-  const { handler } = buildIssuer({ client: recorded, tableName: table.tableName, keys });
+  const { handler } = buildIssuer({
+    client: table.client,
+    liteClient: recorded,
+    tableName: table.tableName,
+    keys,
+  });
   const tokens = await login(handler);
   requests.length = 0;
   const response = await refresh(handler, tokens.refreshToken);
   expect(response.statusCode).toBe(200);
-  expect(requests.map((r) => r.command).sort()).toEqual(['GetItemCommand', 'UpdateItemCommand']);
-  const write = requests.find((r) => r.command === 'UpdateItemCommand');
-  const read = requests.find((r) => r.command === 'GetItemCommand');
+  expect(requests.map((r) => r.command).sort()).toEqual(['GetItem', 'UpdateItem']);
+  const write = requests.find((r) => r.command === 'UpdateItem');
+  const read = requests.find((r) => r.command === 'GetItem');
   // On the wire at the same time: each started before the other's response was in.
   expect(read?.start).toBeLessThan(write?.end ?? 0);
   expect(write?.start).toBeLessThan(read?.end ?? 0);
@@ -79,12 +80,17 @@ test('a refresh is one UpdateItem and one GetItem, in parallel; a version 2 toke
   const { v2 } = olderVersions(next.refresh_token);
   requests.length = 0;
   expect((await refresh(handler, v2)).statusCode).toBe(200);
-  expect(requests.map((r) => r.command)).toEqual(['UpdateItemCommand', 'GetItemCommand']);
+  expect(requests.map((r) => r.command)).toEqual(['UpdateItem', 'GetItem']);
   expect(requests[1]?.start).toBeGreaterThanOrEqual(requests[0]?.end ?? Number.POSITIVE_INFINITY);
 });
 
 test('after logout-all no token version refreshes', async () => {
-  const { handler, securityEvents } = buildIssuer({ client: recorded, tableName: table.tableName, keys });
+  const { handler, securityEvents } = buildIssuer({
+    client: table.client,
+    liteClient: recorded,
+    tableName: table.tableName,
+    keys,
+  });
   const sessions = await Promise.all([1, 2, 3].map(() => login(handler, USERS.bob)));
   const [first, second, third] = sessions;
   if (first === undefined || second === undefined || third === undefined) throw new Error('no logins');
@@ -105,7 +111,12 @@ test('after logout-all no token version refreshes', async () => {
 });
 
 test('a disabled subject refreshes nothing', async () => {
-  const { handler } = buildIssuer({ client: recorded, tableName: table.tableName, keys });
+  const { handler } = buildIssuer({
+    client: table.client,
+    liteClient: recorded,
+    tableName: table.tableName,
+    keys,
+  });
   const tokens = await login(handler);
   const subjects = new DynamoDbSubjectStore({ client: table.client, tableName: table.tableName });
   const now = Date.now();
