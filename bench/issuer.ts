@@ -239,6 +239,13 @@ export async function benchIssuer(
     !cached
   )
     throw new Error('missing results');
+  /** A contender's median as a rate. */
+  const perSecond = (name: string, result: { readonly medianUs: number }): Figure => ({
+    bench,
+    name,
+    value: round3(1e6 / result.medianUs),
+    unit: 'ops/s',
+  });
   const params = `N=${DEFAULT_SCRYPT_PARAMS.N} r=${DEFAULT_SCRYPT_PARAMS.r} p=${DEFAULT_SCRYPT_PARAMS.p} keyLength=${DEFAULT_SCRYPT_PARAMS.keyLength}`;
   return [
     {
@@ -255,50 +262,15 @@ export async function benchIssuer(
       unit: 'ms',
       note: params,
     },
-    { bench, name: 'raw conditional UpdateItem (AWS SDK)', value: round3(1e6 / raw.medianUs), unit: 'ops/s' },
-    {
-      bench,
-      name: 'raw conditional UpdateItem (minimal client)',
-      value: round3(1e6 / liteRaw.medianUs),
-      unit: 'ops/s',
-    },
-    { bench, name: 'refresh (sequential, one client)', value: round3(1e6 / ours.medianUs), unit: 'ops/s' },
-    {
-      bench,
-      name: "refresh's two requests alone, parallel (minimal client)",
-      value: round3(1e6 / requestsAlone.medianUs),
-      unit: 'ops/s',
-    },
-    {
-      bench,
-      name: 'refresh through the AWS SDK (before)',
-      value: round3(1e6 / sdkOurs.medianUs),
-      unit: 'ops/s',
-    },
-    {
-      bench,
-      name: 'raw GetItem + conditional UpdateItem (AWS SDK)',
-      value: round3(1e6 / getUpdate.medianUs),
-      unit: 'ops/s',
-    },
-    {
-      bench,
-      name: 'raw conditional UpdateItem beside GetItem, parallel (minimal client)',
-      value: round3(1e6 / liteBeside.medianUs),
-      unit: 'ops/s',
-    },
-    {
-      bench,
-      name: 'raw conditional UpdateItem beside GetItem, parallel (AWS SDK)',
-      value: round3(1e6 / beside.medianUs),
-      unit: 'ops/s',
-    },
-    {
-      bench,
-      name: 'raw TransactWriteItems (Update + ConditionCheck)',
-      value: round3(1e6 / transaction.medianUs),
-      unit: 'ops/s',
-    },
+    perSecond('raw conditional UpdateItem (AWS SDK)', raw),
+    perSecond('raw conditional UpdateItem (minimal client)', liteRaw),
+    perSecond('refresh (sequential, one client)', ours),
+    perSecond("refresh's two requests alone, parallel (minimal client)", requestsAlone),
+    perSecond('refresh through the AWS SDK (before)', sdkOurs),
+    perSecond('raw GetItem + conditional UpdateItem (AWS SDK)', getUpdate),
+    perSecond('raw conditional UpdateItem beside GetItem, parallel (minimal client)', liteBeside),
+    perSecond('raw conditional UpdateItem beside GetItem, parallel (AWS SDK)', beside),
+    perSecond('raw TransactWriteItems (Update + ConditionCheck)', transaction),
     ratioFigure(
       bench,
       'refresh vs raw conditional UpdateItem',
