@@ -476,7 +476,8 @@ describe('a session created in another region, not replicated here yet', () => {
   });
 
   /** A login in the other region: its session item exists there, not in this region's table. */
-  async function loginElsewhere(clock: FrozenClock) {
+  /** A login in the other region, whose session item has not reached this one. */
+  async function loginElsewhere(clock: FrozenClock, user = USER) {
     const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };
     const elsewhere = new SessionService({
       store: otherRegion,
@@ -485,7 +486,7 @@ describe('a session created in another region, not replicated here yet', () => {
       profile,
       clock: clock.now,
     });
-    return elsewhere.login(USER);
+    return elsewhere.login(user);
   }
 
   test('accepts a token younger than the replication lag bound, saying so', async () => {
@@ -522,14 +523,7 @@ describe('a session created in another region, not replicated here yet', () => {
   test("refuses it, young as it is, when its subject's watermark here is at or after its iat", async () => {
     const { authenticator, clock } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 0 });
     const user = { ...USER, sub: `young-token-user-${Date.now()}` };
-    const elsewhere = new SessionService({
-      store: otherRegion,
-      subjects,
-      keys: async () => keys,
-      profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
-      clock: clock.now,
-    });
-    const tokens = await elsewhere.login(user);
+    const tokens = await loginElsewhere(clock, user);
     // The session item has not reached this region; a logout everywhere written after the login has.
     await subjects.moveWatermark(user.sub, clock.now() + 1000, clock.now());
     clock.advance(0.5);
@@ -542,14 +536,7 @@ describe('a session created in another region, not replicated here yet', () => {
   test('refuses it when its subject is disabled', async () => {
     const { authenticator, clock } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 0 });
     const user = { ...USER, sub: `young-disabled-user-${Date.now()}` };
-    const elsewhere = new SessionService({
-      store: otherRegion,
-      subjects,
-      keys: async () => keys,
-      profile: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 },
-      clock: clock.now,
-    }).login(user);
-    const tokens = await elsewhere;
+    const tokens = await loginElsewhere(clock, user);
     await subjects.setDisabled(user.sub, true, clock.now() - 60_000, clock.now());
     await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
       outcome: 'unauthorized',

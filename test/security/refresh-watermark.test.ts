@@ -51,6 +51,11 @@ function olderVersions(refreshToken: string): { v1: string; v2: string } {
   return { v1: versionOneToken(...args), v2: versionTwoToken(...args) };
 }
 
+/** The real issuer over the table, its refresh requests recorded. */
+function issuer() {
+  return buildIssuer({ client: table.client, liteClient: recorded, tableName: table.tableName, keys });
+}
+
 function logoutAll(handler: ReturnType<typeof buildIssuer>['handler'], accessToken: string) {
   return handler(
     proxyEvent('POST', '/auth/logout-all', { headers: { Authorization: `Bearer ${accessToken}` } }),
@@ -58,12 +63,7 @@ function logoutAll(handler: ReturnType<typeof buildIssuer>['handler'], accessTok
 }
 
 test('a refresh is one UpdateItem and one GetItem, in parallel; a version 2 token reads after its write', async () => {
-  const { handler } = buildIssuer({
-    client: table.client,
-    liteClient: recorded,
-    tableName: table.tableName,
-    keys,
-  });
+  const { handler } = issuer();
   const tokens = await login(handler);
   requests.length = 0;
   const response = await refresh(handler, tokens.refreshToken);
@@ -85,12 +85,7 @@ test('a refresh is one UpdateItem and one GetItem, in parallel; a version 2 toke
 });
 
 test('after logout-all no token version refreshes', async () => {
-  const { handler, securityEvents } = buildIssuer({
-    client: table.client,
-    liteClient: recorded,
-    tableName: table.tableName,
-    keys,
-  });
+  const { handler, securityEvents } = issuer();
   const sessions = await Promise.all([1, 2, 3].map(() => login(handler, USERS.bob)));
   const [first, second, third] = sessions;
   if (first === undefined || second === undefined || third === undefined) throw new Error('no logins');
@@ -111,12 +106,7 @@ test('after logout-all no token version refreshes', async () => {
 });
 
 test('a disabled subject refreshes nothing', async () => {
-  const { handler } = buildIssuer({
-    client: table.client,
-    liteClient: recorded,
-    tableName: table.tableName,
-    keys,
-  });
+  const { handler } = issuer();
   const tokens = await login(handler);
   const subjects = new DynamoDbSubjectStore({ client: table.client, tableName: table.tableName });
   const now = Date.now();
