@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
 import { createUser } from '../../scripts/create-user';
-import { withoutAwsEnvironment } from '../support/aws-environment';
+import { localModeDataDir } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 
 let client: DynamoDBClient;
@@ -66,24 +65,13 @@ describe('npm run create-user', () => {
 });
 
 describe('npm run create-user -- --local', () => {
-  let dataDir: string;
-  let restoreAws: () => void;
-
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-create-user-'));
-    // No AWS credentials, profile or region anywhere: local mode must not need any.
-    restoreAws = withoutAwsEnvironment(dataDir);
-  });
-
-  afterEach(async () => {
-    restoreAws();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  // No AWS credentials, profile or region anywhere: local mode must not need any.
+  const dataDir = localModeDataDir('hybrid-auth-create-user-');
 
   /** What `npm start` writes to `$LOCAL_DATA_DIR/platform.json` while it runs. */
   const platformFile = (pid: number) =>
     writeFile(
-      join(dataDir, 'platform.json'),
+      join(dataDir(), 'platform.json'),
       `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid })}\n`,
     );
 
@@ -91,7 +79,7 @@ describe('npm run create-user -- --local', () => {
     await platformFile(process.pid);
     const message = await createUser(['--local', '--username', 'dave', '--scope', 'profile'], {
       HYBRID_AUTH_PASSWORD: 'local secret',
-      LOCAL_DATA_DIR: dataDir,
+      LOCAL_DATA_DIR: dataDir(),
     });
     expect(message).toMatch(/created user dave .* in the local platform at http:\/\/127\.0\.0\.1:3999/);
     const users = new DynamoDbUserStore({ client, tableName });
@@ -104,14 +92,14 @@ describe('npm run create-user -- --local', () => {
     const failure = () =>
       createUser(['--local', '--username', 'erin'], {
         HYBRID_AUTH_PASSWORD: 'x',
-        LOCAL_DATA_DIR: dataDir,
+        LOCAL_DATA_DIR: dataDir(),
       }).then(
         () => '',
         (error: Error) => error.message,
       );
     const expectNoPlatform = (message: string) => {
       expect(message).toContain('no local platform is running');
-      expect(message).toContain(join(dataDir, 'platform.json'));
+      expect(message).toContain(join(dataDir(), 'platform.json'));
       expect(message).toContain('npm start');
       expect(message).toContain('LOCAL_DATA_DIR');
     };
@@ -127,7 +115,7 @@ describe('npm run create-user -- --local', () => {
     await expect(
       createUser(['--local', '--table', 'other', '--username', 'frank'], {
         HYBRID_AUTH_PASSWORD: 'x',
-        LOCAL_DATA_DIR: dataDir,
+        LOCAL_DATA_DIR: dataDir(),
       }),
     ).rejects.toThrow(/--local .* drop --table/);
   });

@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
@@ -10,7 +9,7 @@ import { GrantError } from '../../lambda/core/errors';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { SessionService } from '../../lambda/core/session-service';
 import { disableUser, enableUser } from '../../scripts/disable-user';
-import { withoutAwsEnvironment } from '../support/aws-environment';
+import { localModeDataDir } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 
@@ -106,27 +105,16 @@ describe('npm run disable-user / enable-user', () => {
 });
 
 describe('npm run disable-user -- --local', () => {
-  let dataDir: string;
-  let restoreAws: () => void;
-
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-disable-user-'));
-    // No AWS credentials, profile or region anywhere: local mode must not need any.
-    restoreAws = withoutAwsEnvironment(dataDir);
-  });
-
-  afterEach(async () => {
-    restoreAws();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  // No AWS credentials, profile or region anywhere: local mode must not need any.
+  const dataDir = localModeDataDir('hybrid-auth-disable-user-');
 
   test("disables and enables in the running platform's table with built-in dummy credentials", async () => {
     await writeFile(
-      join(dataDir, 'platform.json'),
+      join(dataDir(), 'platform.json'),
       `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid: process.pid })}\n`,
     );
     const sub = await newUser('judy');
-    const env = { LOCAL_DATA_DIR: dataDir };
+    const env = { LOCAL_DATA_DIR: dataDir() };
     expect(await disableUser(['--local', '--username', 'judy'], env)).toMatch(
       /^disabled judy .* in the local platform at http:\/\/127\.0\.0\.1:3999/,
     );

@@ -1,3 +1,5 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -20,4 +22,22 @@ export function withoutAwsEnvironment(dir: string): () => void {
     delete process.env.AWS_SHARED_CREDENTIALS_FILE;
     for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
   };
+}
+
+/**
+ * For a `describe` of a script's local mode: a fresh data directory per test, with no AWS environment
+ * ({@link withoutAwsEnvironment}) while it runs. Returns the directory of the current test.
+ */
+export function localModeDataDir(prefix: string): () => string {
+  let dir = '';
+  let restore: () => void = () => undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+    restore = withoutAwsEnvironment(dir);
+  });
+  afterEach(async () => {
+    restore();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }
