@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -126,4 +128,44 @@ describe('npm run disable-user -- --local', () => {
       (await new DynamoDbSubjectStore({ client, tableName }).get(sub, { consistent: true }))?.disabled,
     ).toBeUndefined();
   });
+
+  test('the npm scripts run their commands: create-user, disable-user and enable-user as package.json names them', () => {
+    writeFileSync(
+      join(dataDir(), 'platform.json'),
+      `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid: process.pid })}\n`,
+    );
+    const scripts = (
+      JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts;
+    const run = (name: string) => {
+      const [runner, file] = (scripts[name] ?? '').split(' ');
+      expect(runner).toBe('tsx');
+      return spawnSync(
+        process.execPath,
+        [require.resolve('tsx/cli'), String(file), '--local', '--username', 'kim'],
+        {
+          cwd: join(__dirname, '../..'),
+          env: {
+            PATH: process.env.PATH,
+            LOCAL_DATA_DIR: dataDir(),
+            HYBRID_AUTH_PASSWORD: 'kim-password-1',
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          },
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+    };
+    for (const [name, output] of [
+      ['create-user', /^created user kim /],
+      ['disable-user', /^disabled kim /],
+      ['enable-user', /^enabled kim /],
+    ] as const) {
+      const result = run(name);
+      expect({ name, status: result.status, stderr: result.stderr }).toEqual({ name, status: 0, stderr: '' });
+      expect(result.stdout).toMatch(output);
+    }
+  }, 120_000);
 });
