@@ -48,7 +48,7 @@ export interface EventBridgeServer {
  * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
  * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
  */
-export const PUT_EVENTS_LIMITS = {
+const PUT_EVENTS_LIMITS = {
   maxEntries: 10,
   maxTotalBytes: 256 * 1024,
   maxDetailTypeLength: 128,

@@ -232,8 +232,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   // The issuer's security events go to an EventBridge stand-in, as to its region's default bus in AWS; each
   // event it takes is appended to `<dataDir>/security-events.jsonl` for a developer to read (or `tail -f`).
   const eventsPath = join(dataDir, SECURITY_EVENTS_FILE);
+  const region = options.region ?? 'us-east-1';
   const eventBus = await serveEventBridge({
-    region: options.region ?? 'us-east-1',
+    region,
     onEvent: (event) => {
       appendFile(eventsPath, `${JSON.stringify(event)}\n`).catch((error: unknown) =>
         logger.error('security event not recorded', { error: (error as Error)?.name ?? 'unknown' }),
@@ -242,7 +243,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   });
   const eventBridge = createEventBridgeClient({
     endpoint: eventBus.endpoint,
-    region: options.region ?? 'us-east-1',
+    region,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
 
@@ -265,7 +266,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   handler = buildHandlers({
     url,
     issuer: options.issuer ?? url,
-    region: options.region ?? 'us-east-1',
+    region,
     writeMetric,
     keysPath,
     client,
@@ -280,7 +281,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       client: eventBridge,
       eventBusName: 'default',
       source: DEFAULT_SECURITY_EVENT_SOURCE,
-      region: options.region ?? 'us-east-1',
+      region,
     }),
   });
 

@@ -10,10 +10,10 @@ import { resolve } from 'node:path';
  *
  * Keeps the first {@link ENTRIES} entries (the list is ordered by frequency, most common first), lower-cased.
  */
-export const ENTRIES = 10_000;
+const ENTRIES = 10_000;
 
 /** The `passwords` list of zxcvbn's `frequency_lists.coffee`, in its order. */
-export function passwordsList(coffee: string): string[] {
+function passwordsList(coffee: string): string[] {
   const line = coffee.split('\n').find((candidate) => candidate.trimStart().startsWith('passwords:'));
   const match = line === undefined ? null : /^\s*passwords:\s*"([^"]*)"\.split\(","\)\s*$/.exec(line);
   if (match === null) throw new Error('no `passwords: "..."` line in the frequency lists file');
@@ -25,7 +25,7 @@ export function passwordsList(coffee: string): string[] {
 }
 
 /** The generated module's text. */
-export function commonPasswordsModule(entries: readonly string[]): string {
+function commonPasswordsModule(entries: readonly string[]): string {
   for (const entry of entries) {
     if (!/^[\x21-\x7e]+$/.test(entry)) throw new Error(`unexpected entry ${JSON.stringify(entry)}`);
   }

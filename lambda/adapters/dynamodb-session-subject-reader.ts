@@ -1,8 +1,7 @@
 import type { SessionAndSubject, SessionSubjectReader } from '../core/session-cache';
-import { subjectKey } from '../core/subject';
 import type { BatchGetItemInput, BatchGetItemOutput, WireItem } from './dynamodb-lite-client';
 import { toSession } from './dynamodb-session-store';
-import { toSubject } from './dynamodb-subject-store';
+import { subjectItemKey, toSubject } from './dynamodb-subject-store';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
 
 /**
@@ -41,9 +40,9 @@ export class DynamoDbSessionSubjectReader implements SessionSubjectReader {
   ): Promise<SessionAndSubject> {
     const { tableName } = this.props;
     const sessionKey = KEY_PREFIX.session + sid;
-    const subjectItemKey = KEY_PREFIX.subject + subjectKey(sub);
     const pk = TABLE_SCHEMA.partitionKey;
-    let keys: WireItem[] = [{ [pk]: { S: sessionKey } }, { [pk]: { S: subjectItemKey } }];
+    const watermarkKey = subjectItemKey(sub);
+    let keys: WireItem[] = [{ [pk]: { S: sessionKey } }, watermarkKey];
     const found: WireItem[] = [];
     for (let retry = 0; ; retry++) {
       const output = await this.props.batchGetItem({
@@ -60,7 +59,7 @@ export class DynamoDbSessionSubjectReader implements SessionSubjectReader {
     }
     const byKey = (key: string) => found.find((item) => item[pk]?.S === key);
     const session = byKey(sessionKey);
-    const subject = byKey(subjectItemKey);
+    const subject = byKey(watermarkKey[pk]?.S ?? '');
     return {
       session: session === undefined ? undefined : toSession(session),
       subject: subject === undefined ? undefined : toSubject(subject),

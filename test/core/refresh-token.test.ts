@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { GrantError } from '../../lambda/core/errors';
 import { generateMacKey } from '../../lambda/core/keys';
 import {
@@ -12,7 +11,7 @@ import {
   verifyRefreshMac,
 } from '../../lambda/core/refresh-token';
 import { subjectKey } from '../../lambda/core/subject';
-import { versionTwoToken } from '../support/refresh-token-formats';
+import { versionOneToken, versionTwoToken } from '../support/refresh-token-formats';
 
 const key = generateMacKey(0);
 const otherKey = generateMacKey(0);
@@ -20,19 +19,9 @@ const sid = Buffer.alloc(16, 7).toString('base64url');
 const salt = Buffer.alloc(16, 9).toString('base64url');
 const subject = subjectKey('user-1');
 
-/** A version 1 token, built from its documented format (docs/design.md), independently of the module. */
+/** A version 1 token of the fixture's session (test/support/refresh-token-formats.ts: its documented format). */
 function legacyToken(generation: number): string {
-  const body = Buffer.alloc(29);
-  body[0] = 1;
-  Buffer.from(key.kid, 'base64url').copy(body, 1);
-  Buffer.from(sid, 'base64url').copy(body, 9);
-  body.writeUInt32BE(generation, 25);
-  const mac = createHmac('sha256', Buffer.from(key.secret, 'base64url'))
-    .update('hybrid-auth/refresh-token/v1\0')
-    .update(body)
-    .update(Buffer.from(salt, 'base64url'))
-    .digest();
-  return Buffer.concat([body, mac]).toString('base64url');
+  return versionOneToken(key.secret, key.kid, sid, generation, salt);
 }
 
 function malformedCode(token: unknown): string | undefined {

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
@@ -11,7 +10,7 @@ import { type SecurityEvent, type SessionPolicy, SessionService } from '../../la
 import { type SubjectStore, subjectKey } from '../../lambda/core/subject';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, FrozenClock, grantCode, ISSUER, testKeySet } from '../support/fixtures';
-import { versionTwoToken } from '../support/refresh-token-formats';
+import { versionOneToken, versionTwoToken } from '../support/refresh-token-formats';
 
 let client: DynamoDBClient;
 let tableName: string;
@@ -103,21 +102,6 @@ function setup(
 }
 
 const LOGIN = { sub: 'user-1', clientId: 'native', scope: 'profile' };
-
-/** A version 1 refresh token, built independently of lambda/core/refresh-token.ts (its documented format). */
-function legacyToken(secret: string, macKid: string, sid: string, generation: number, salt: string): string {
-  const body = Buffer.alloc(29);
-  body[0] = 1;
-  Buffer.from(macKid, 'base64url').copy(body, 1);
-  Buffer.from(sid, 'base64url').copy(body, 9);
-  body.writeUInt32BE(generation, 25);
-  const mac = createHmac('sha256', Buffer.from(secret, 'base64url'))
-    .update('hybrid-auth/refresh-token/v1\0')
-    .update(body)
-    .update(Buffer.from(salt, 'base64url'))
-    .digest();
-  return Buffer.concat([body, mac]).toString('base64url');
-}
 
 describe('login', () => {
   test('creates a session and a verifiable access token naming it', async () => {
@@ -391,7 +375,7 @@ describe('refresh', () => {
     const parts = parseRefreshToken(login.refreshToken);
     const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
     if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
-    const legacy = legacyToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
+    const legacy = versionOneToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
     const results = await Promise.all(Array.from({ length: 5 }, () => service.refresh(legacy, 'native')));
     expect(new Set(results.map((result) => result.refreshToken)).size).toBe(1);
     const successor = parseRefreshToken(results[0]?.refreshToken);
@@ -404,7 +388,7 @@ describe('refresh', () => {
     // The version 3 token of the same generation names the same successor.
     expect((await service.refresh(login.refreshToken, 'native')).refreshToken).toBe(results[0]?.refreshToken);
     // A version 1 token under another salt does not verify and revokes nothing.
-    const wrong = legacyToken(
+    const wrong = versionOneToken(
       macKey.secret,
       parts.macKid,
       login.sid,
@@ -559,7 +543,7 @@ describe('logout, logout-all, listing', () => {
       const parts = parseRefreshToken(login.refreshToken);
       const macKey = keys.macKeys.find((key) => key.kid === parts.macKid);
       if (macKey === undefined || parts.salt === undefined) throw new Error('no MAC key or salt');
-      if (index === 0) return legacyToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
+      if (index === 0) return versionOneToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
       if (index === 1) return versionTwoToken(macKey.secret, parts.macKid, login.sid, 0, parts.salt);
       return login.refreshToken;
     });
