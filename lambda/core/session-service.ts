@@ -259,7 +259,7 @@ export class SessionService {
         // token was issued, so the presented generation is the current one): rotated.
         if (outcome.applied) {
           await this.refuseBehindWatermark(outcome.session, now, await subjectOf(outcome.session));
-          return this.issue(outcome.session, generation, keys, macKey, speculative);
+          return this.issue(outcome.session, generation, keys, macKey, speculative, bound.subjectKey);
         }
       } else {
         outcome = { applied: false, session: await this.store.get(parts.sid, { consistent: true }) };
@@ -288,7 +288,7 @@ export class SessionService {
       if (presented === stored - 1 && now - session.rotatedAt < this.graceMs) {
         // A concurrent or retried refresh: hand out the same successor, no fork, no false theft alarm.
         await this.refuseBehindWatermark(session, now, await subjectOf(session));
-        return this.issue(session, stored, keys, macKey, speculative);
+        return this.issue(session, stored, keys, macKey, speculative, bound.subjectKey);
       }
       await this.store.revoke(session.sid, 'refresh_token_reuse', now);
       await this.deps.onSecurityEvent?.({
@@ -485,6 +485,8 @@ export class SessionService {
     keys: KeySet,
     macKey: MacKey,
     speculative?: SpeculativeAccess,
+    /** The session's subject key when known already (checked against its `sub` by the caller). */
+    key: string = subjectKey(session.sub),
   ): Promise<TokenSet> {
     const confirmed =
       speculative !== undefined &&
@@ -504,13 +506,7 @@ export class SessionService {
       accessToken: access.token,
       expiresIn: access.claims.exp - access.claims.iat,
       scope: session.scope,
-      refreshToken: deriveRefreshToken(
-        macKey,
-        session.sid,
-        generation,
-        session.salt,
-        subjectKey(session.sub),
-      ),
+      refreshToken: deriveRefreshToken(macKey, session.sid, generation, session.salt, key),
       sid: session.sid,
       kid: access.kid,
       jti: access.claims.jti,
