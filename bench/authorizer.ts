@@ -2,7 +2,6 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
-import { DynamoDbLiteClient } from '../lambda/adapters/dynamodb-lite-client';
 import { DynamoDbSessionSubjectReader } from '../lambda/adapters/dynamodb-session-subject-reader';
 import { createLogger } from '../lambda/adapters/logger';
 import { KEY_PREFIX, TABLE_SCHEMA } from '../lambda/adapters/table-schema';
@@ -70,11 +69,7 @@ export async function benchAuthorizer(dynamo: BenchDynamo, options: CompareOptio
       writeSync(devNull, `${line}\n`);
     },
   };
-  const lite = new DynamoDbLiteClient({
-    endpoint: dynamo.local.endpoint,
-    region: 'us-east-1',
-    credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
-  });
+  const { lite } = dynamo;
   const build = (sessionTtlMs: number, write: (line: string) => void) => {
     // Built as lambda/authorizer/index.ts builds it, with the bench's table, token profile and log sink.
     const jwksStore = new DynamoDbJwksStore(dynamo.client, dynamo.tableName);
@@ -162,7 +157,6 @@ export async function benchAuthorizer(dynamo: BenchDynamo, options: CompareOptio
   );
   closeSync(devNull);
   const [rawResult, hitResult, hitDevNullResult] = hitResults;
-  lite.destroy();
   const [baseline, getItemBaseline, missResult, missDevNullResult] = missResults;
   if (
     !rawResult ||

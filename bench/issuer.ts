@@ -1,5 +1,4 @@
 import { GetItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDbLiteClient } from '../lambda/adapters/dynamodb-lite-client';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
@@ -33,11 +32,7 @@ export async function benchIssuer(
   const keySet = await generateKeySet({ alg: 'ES256', now: Date.now() });
   // The issuer's wiring (lambda/issuer/index.ts): the refresh write and the watermark read go through the minimal
   // client, with the function's time limits; everything else through the SDK.
-  const lite = new DynamoDbLiteClient({
-    endpoint: dynamo.local.endpoint,
-    region: 'us-east-1',
-    credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
-  });
+  const { lite } = dynamo;
   const liteSessions = new DynamoDbSessionStore({
     client: dynamo.client,
     liteClient: lite,
@@ -223,7 +218,6 @@ export async function benchIssuer(
     ],
     { ...options, roundMs: Math.max(options.roundMs, 500) },
   );
-  lite.destroy();
   const [raw, ours, liteRaw, liteBeside, requestsAlone, sdkOurs, getUpdate, beside, transaction, cached] =
     results;
   if (
