@@ -9,8 +9,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
 import type { DynamoDbLiteClient } from '../lambda/adapters/dynamodb-lite-client';
-import { sdkSessionSubjectReader } from '../lambda/adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSessionSubjectReader } from '../lambda/adapters/dynamodb-session-subject-reader';
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { createLogger, type Logger } from '../lambda/adapters/logger';
@@ -310,7 +310,7 @@ interface HandlerSettings {
   readonly writeMetric: (line: string) => void;
   readonly keysPath: string;
   readonly client: DynamoDBClient;
-  /** The minimal client the issuer's refresh requests go through, as in Lambda. */
+  /** The minimal client the functions' session reads and the issuer's refresh requests go through, as in Lambda. */
   readonly liteClient: DynamoDbLiteClient;
   readonly jwksStore: DynamoDbJwksStore;
   readonly users: UserStore;
@@ -336,7 +336,11 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
     liteClient: settings.liteClient,
     tableName: TABLE_NAME,
   });
-  const sessionReader = sdkSessionSubjectReader(settings.client, TABLE_NAME);
+  // One BatchGetItem of the session and its watermark through the minimal client, as the Lambda entry points read.
+  const sessionReader = new DynamoDbSessionSubjectReader({
+    batchGetItem: (input) => settings.liteClient.batchGetItem(input),
+    tableName: TABLE_NAME,
+  });
   const loadPublicJwks = () => settings.jwksStore.load();
   // The same wiring as each Lambda entry point (lambda/*/create-*.ts); only the settings and adapters differ.
   const shared = {

@@ -2,8 +2,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { liteClientFromEnv } from '../adapters/dynamodb-lite-client';
-import { sdkSessionSubjectReader } from '../adapters/dynamodb-sdk-batch-get';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
+import { DynamoDbSessionSubjectReader } from '../adapters/dynamodb-session-subject-reader';
 import { DynamoDbSubjectStore } from '../adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../adapters/dynamodb-user-store';
 import { Env } from '../adapters/env';
@@ -20,8 +20,9 @@ const tableName = env.string('TABLE_NAME');
 // This region's replica, with connection and request time-outs (DYNAMODB_TIMEOUTS): a table that does not
 // answer is a 503 in about two seconds, not a request held until the function times out.
 const dynamo = createDynamoDbClient();
-// The refresh write and the watermark read beside it go through the minimal client (the authorizer's): the SDK's
-// per-request CPU is more than DynamoDB takes to serve a read (docs/performance.md "Refresh").
+// The refresh write, the watermark reads and the bearer routes' session read go through the minimal client (the
+// authorizer's): the SDK's per-request CPU is more than DynamoDB takes to serve a read (docs/performance.md
+// "Refresh").
 const lite = liteClientFromEnv();
 const jwksStore = new DynamoDbJwksStore(dynamo, tableName);
 
@@ -34,7 +35,11 @@ export const handler = createIssuer(issuerSettingsFromEnv(env), {
     tableName,
     sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   }),
-  sessionReader: sdkSessionSubjectReader(dynamo, tableName),
+  // The bearer routes' session-and-watermark read: one BatchGetItem through the minimal client, as the authorizer's.
+  sessionReader: new DynamoDbSessionSubjectReader({
+    batchGetItem: (input) => lite.batchGetItem(input),
+    tableName,
+  }),
   users: new DynamoDbUserStore({ client: dynamo, tableName }),
   loadKeySet: secretsManagerKeySetLoader(new SecretsManagerClient({}), env.string('SIGNING_KEYS_SECRET_ID')),
   loadPublicJwks: () => jwksStore.load(),
