@@ -26,6 +26,13 @@ export interface PlatformFunctionProps {
    * is read, and each later stack costs more (docs/performance.md "Cold start"). @default true
    */
   readonly sourceMaps?: boolean;
+  /**
+   * Start the ESM bundle with a `require` for the CommonJS dependencies inside it (the `createRequire` banner of
+   * {@link PLATFORM_BUNDLING}). `false` for a function whose bundle needs none (the authorizer: its bundle has
+   * no CommonJS `require`, and a test fails if one appears), as the banner's `node:module` import costs its
+   * cold start a few ms of CPU (docs/performance.md "Cold start"). @default true
+   */
+  readonly requireShim?: boolean;
 }
 
 /** Where the runtime code lives. */
@@ -48,6 +55,18 @@ export const PLATFORM_BUNDLING: Readonly<BundlingOptions> = Object.freeze({
   banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   forceDockerBundling: false,
 });
+
+/** {@link PLATFORM_BUNDLING} with a function's own choices: source maps, and the `require` banner or none. */
+export function platformBundling(choices: {
+  readonly sourceMaps: boolean;
+  readonly requireShim: boolean;
+}): BundlingOptions {
+  return {
+    ...PLATFORM_BUNDLING,
+    sourceMap: choices.sourceMaps,
+    ...(choices.requireShim ? {} : { banner: undefined }),
+  };
+}
 
 /**
  * The project's one `NodejsFunction` wrapper, holding the Lambda defaults (docs/design.md Conventions 7): Node.js 22 on ARM64,
@@ -93,7 +112,7 @@ export class PlatformFunction extends NodejsFunction {
       ...(props.reservedConcurrentExecutions === undefined
         ? {}
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
-      bundling: { ...PLATFORM_BUNDLING, sourceMap: sourceMaps },
+      bundling: platformBundling({ sourceMaps, requireShim: props.requireShim ?? true }),
     });
     this.functionLogGroup = logGroup;
     Validations.of(this).acknowledge({

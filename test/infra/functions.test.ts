@@ -1,5 +1,5 @@
 import 'aws-cdk-lib/testhelpers/jest-autoclean';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -101,6 +101,42 @@ describe('the project function defaults', () => {
         .map((name) => readdirSync(join(outdir, name)).sort());
       expect(bundles).toHaveLength(2);
       expect(bundles).toEqual(expect.arrayContaining([['index.mjs'], ['index.mjs', 'index.mjs.map']]));
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  test("requireShim: false bundles without the require banner; the authorizer's bundle needs none", () => {
+    // GIVEN the authorizer as TokenAuthorizer builds it, and a function with the default
+    const outdir = mkdtempSync(join(tmpdir(), 'functions-test-'));
+    try {
+      const app = new App({ outdir });
+      const stack = new Stack(app, 'Shim', { env: { account: '111111111111', region: 'us-east-1' } });
+      new TokenAuthorizer(stack, 'Authorizer', {
+        tableName: 'hybrid-auth-sessions',
+        issuer: 'https://auth.example.com',
+        audience: 'api',
+        accessTokenTtl: Duration.minutes(5),
+        clockSkew: Duration.seconds(30),
+        sessionCacheTtl: Duration.seconds(1),
+      });
+      new PlatformFunction(stack, 'Default', { entry: 'rotation/index.ts', sourceMaps: false });
+      // WHEN synthesized
+      const assembly = app.synth();
+      const bundles = readdirSync(assembly.directory)
+        .filter((name) => name.startsWith('asset.'))
+        .map((name) => readFileSync(join(assembly.directory, name, 'index.mjs'), 'utf8'));
+      expect(bundles).toHaveLength(2);
+      const [authorizer, other] = bundles.sort((a, b) => a.length - b.length);
+      // THEN the default keeps the banner; the authorizer has none, and no CommonJS require that would need it
+      // (esbuild's stand-in for a missing require throws 'Dynamic require of "x" is not supported' when called)
+      const banner = "import { createRequire } from 'node:module';";
+      expect(other?.startsWith(banner)).toBe(true);
+      expect({
+        importsNodeModule: authorizer?.includes('node:module'),
+        hasRequireStandIn: authorizer?.includes('Dynamic require of'),
+        callsRequire: /[^.\w$]require\(/.test(authorizer ?? ''),
+      }).toEqual({ importsNodeModule: false, hasRequireStandIn: false, callsRequire: false });
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
