@@ -26,13 +26,15 @@ export interface EventBridgeServerOptions {
   readonly account?: string;
   /** Called with each event a bus takes, after it is recorded (the local platform writes it to a file). */
   readonly onEvent?: (event: RecordedEvent) => void;
+  /** How many events {@link EventBridgeServer.events} keeps; older ones are dropped from it. @default 1000 */
+  readonly maxEvents?: number;
 }
 
 /** A running EventBridge endpoint. */
 export interface EventBridgeServer {
   /** The URL for `AWS_ENDPOINT_URL_EVENTBRIDGE` (or a client's `endpoint`). */
   readonly endpoint: string;
-  /** Every event taken so far, oldest first. */
+  /** The events taken so far, oldest first: the last `maxEvents` of them. */
   readonly events: readonly RecordedEvent[];
   /** Fails the next `count` entries (whatever their content) with `errorCode`, as an entry fails in AWS. */
   failNextEntries(errorCode: string, count?: number): void;
@@ -85,15 +87,24 @@ type ResultEntry = { EventId: string } | { ErrorCode: string; ErrorMessage: stri
  * 10, or entries over 256 KB in total, and when no entry has all of Source, DetailType and Detail; an entry
  * without one of them fails alone (`InvalidArgument`), as does a Detail that is not a JSON object
  * (`MalformedDetail`), each with an `ErrorCode` in its place of `Entries` and counted in `FailedEntryCount`
- * (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsRequestEntry.html). A bus that does
- * not exist fails the request (`ResourceNotFoundException`). Rules and targets are not modelled: every event
- * taken is recorded. Requests are not authenticated: it listens on the loopback only.
+ * (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsRequestEntry.html; the entry codes
+ * are those of https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html, and
+ * the request's `ValidationException` and its size message are what EventBridge answers, as reported in
+ * https://github.com/awslabs/aws-service-catalog-puppet/issues/563).
+ *
+ * An entry for a bus that does not exist is accepted and dropped, as EventBridge does: it answers with an
+ * `EventId` and `FailedEntryCount` 0, and the event reaches no rule (reported against the SDKs and the CLI
+ * from 2022 to 2025: https://github.com/aws/aws-sdk/issues/186, https://github.com/aws/aws-cli/issues/9186).
+ * So a wrong bus name is a quiet failure that no answer shows; the stand-in does not pretend otherwise.
+ * Rules and targets are not modelled: every event a bus that exists takes is recorded. Requests are not
+ * authenticated: it listens on the loopback only.
  */
 export async function serveEventBridge(options: EventBridgeServerOptions = {}): Promise<EventBridgeServer> {
   const region = options.region ?? 'us-east-1';
   const account = options.account ?? '000000000000';
   const buses = new Set(['default', ...(options.eventBuses ?? [])]);
   const events: RecordedEvent[] = [];
+  const maxEvents = options.maxEvents ?? 1000;
   const failures: string[] = [];
   let held = 0;
 
@@ -118,11 +129,6 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
         'ValidationException',
         'Parameters Source, DetailType and Detail are required in at least one entry.',
       );
-    }
-    for (const entry of typed) {
-      const bus = busName(entry.EventBusName);
-      if (!buses.has(bus))
-        throw new RequestError('ResourceNotFoundException', `Event bus ${bus} does not exist.`);
     }
     const results = typed.map((entry): ResultEntry => {
       const failure = failures.shift();
@@ -149,7 +155,9 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
         detail,
         eventBusName: busName(entry.EventBusName),
       };
+      if (!buses.has(event.eventBusName)) return { EventId: event.id }; // accepted, and dropped
       events.push(event);
+      if (events.length > maxEvents) events.splice(0, events.length - maxEvents);
       options.onEvent?.(event);
       return { EventId: event.id };
     });

@@ -217,11 +217,18 @@ describe('a detected reuse', () => {
     expect(notPublished(wired)).toEqual([]);
   });
 
-  test('answers the same when the bus does not exist (the request fails)', async () => {
+  test('answers the same when the bus does not exist; EventBridge drops the event quietly, the log line stays', async () => {
+    // EventBridge accepts an entry for a bus that does not exist and drops it (local/eventbridge-server.ts):
+    // no answer shows it, so the `security event` line written before the PutEvents is the record.
     const wired = issuer(publisher('no-such-bus'));
+    const before = bus.events.length;
     const { answer } = await reuse(wired);
     expect({ statusCode: answer.statusCode, body: answer.body }).toEqual(baseline);
-    expect(notPublished(wired)).toEqual([expect.objectContaining({ reason: 'ResourceNotFoundException' })]);
+    expect(bus.events.length).toBe(before);
+    expect(notPublished(wired)).toEqual([]);
+    expect(wired.lines().filter((line) => line.message === LOG_MESSAGES.securityEvent)).toEqual([
+      expect.objectContaining({ type: 'refresh_token_reuse', sub: 'u-alice' }),
+    ]);
   });
 
   test('answers the same, within the time limits, when the bus never answers', async () => {

@@ -57,17 +57,45 @@ test('takes an event over HTTP: an EventId back, the event recorded with its env
   expect(taken.at(-1)).toEqual(recorded);
 });
 
-test('takes events for a bus that exists, by name or ARN; refuses the request for one that does not', async () => {
+test('takes events for a bus that exists, by name or ARN; accepts and drops one for a bus that does not', async () => {
   const output = await put([
     entry({ EventBusName: 'security' }),
     entry({ EventBusName: 'arn:aws:events:eu-west-1:123456789012:event-bus/security' }),
   ]);
   expect(output.FailedEntryCount).toBe(0);
   expect(server.events.slice(-2).map((event) => event.eventBusName)).toEqual(['security', 'security']);
-  await expect(put([entry({ EventBusName: 'nope' })])).rejects.toMatchObject({
-    name: 'ResourceNotFoundException',
-    message: 'Event bus nope does not exist.',
+  const before = server.events.length;
+  const takenBefore = taken.length;
+  const dropped = await put([entry({ EventBusName: 'nope' }), entry()]);
+  // As EventBridge answers: success with an EventId for both, and the first event reaches nothing.
+  expect(dropped.FailedEntryCount).toBe(0);
+  expect(dropped.Entries?.map((result) => typeof result.EventId)).toEqual(['string', 'string']);
+  expect(server.events.slice(before).map((event) => event.eventBusName)).toEqual(['default']);
+  expect(taken.slice(takenBefore).map((event) => event.id)).toEqual([dropped.Entries?.[1]?.EventId]);
+});
+
+test('keeps the last maxEvents events only', async () => {
+  const small = await serveEventBridge({ maxEvents: 3 });
+  const smallClient = new EventBridgeClient({
+    endpoint: small.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    maxAttempts: 1,
   });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const output = await smallClient.send(
+        new PutEventsCommand({ Entries: [entry({ Detail: JSON.stringify({ n: i }) })] }),
+      );
+      ids.push(output.Entries?.[0]?.EventId ?? '');
+    }
+    expect(small.events.map((event) => event.id)).toEqual(ids.slice(2));
+    expect(small.events.map((event) => event.detail)).toEqual([{ n: 2 }, { n: 3 }, { n: 4 }]);
+  } finally {
+    smallClient.destroy();
+    await small.close();
+  }
 });
 
 test('fails an entry alone (partial failure): a missing field, a Detail that is not a JSON object', async () => {
