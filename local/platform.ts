@@ -60,7 +60,7 @@ export interface LocalPlatformOptions {
   readonly sessionCacheTtlSeconds?: number;
   /** Use this DynamoDB endpoint instead of starting DynamoDB Local. */
   readonly dynamoDbEndpoint?: string;
-  /** Where log lines go. @default stdout */
+  /** Where log lines and metric (EMF) lines go, as both go to stdout in Lambda. @default stdout */
   readonly write?: (line: string) => void;
   /**
    * The `iss` of every token this platform issues and accepts, and the base of its `aud` (`<issuer>/api`),
@@ -185,12 +185,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     else held.push(line);
   };
   const writeIfChanged = quietHealthChecks(writeLine);
-  // Metric lines go to stdout, as from Lambda; a health check's are held back with its log lines.
-  const writeMetric = (line: string) => {
-    const held = heldLines.getStore();
-    if (held === undefined) process.stdout.write(`${line}\n`);
-    else held.push(line);
-  };
   let dynamo: DynamoDbLocal | undefined;
   if (options.dynamoDbEndpoint === undefined) dynamo = await startDynamoDbLocal();
   const endpoint = options.dynamoDbEndpoint ?? dynamo?.endpoint ?? '';
@@ -267,7 +261,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     url,
     issuer: options.issuer ?? url,
     region,
-    writeMetric,
+    // Metric lines go where log lines go (stdout, as from Lambda), held back with a health check's lines.
+    writeMetric: write,
     keysPath,
     client,
     liteClient,

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { METRIC_NAMES } from '../../lambda/adapters/metrics';
 import { SECURITY_EVENT_DETAIL_TYPES } from '../../lambda/adapters/security-events';
 import {
   DEMO_USERS,
@@ -16,6 +17,7 @@ import {
  */
 let dataDir: string;
 let platform: LocalPlatform;
+const lines: string[] = [];
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'hybrid-auth-events-'));
@@ -24,7 +26,7 @@ beforeAll(async () => {
     dataDir,
     dynamoDbEndpoint: process.env.DYNAMODB_LOCAL_ENDPOINT,
     refreshGraceSeconds: 0,
-    write: () => {},
+    write: (line) => lines.push(line),
   });
 }, 60_000);
 
@@ -46,6 +48,7 @@ async function readEvents(): Promise<Record<string, unknown>[]> {
 }
 
 test('a refresh-token reuse is appended to security-events.jsonl, once, without a token', async () => {
+  const stdout = jest.spyOn(process.stdout, 'write');
   const [demo] = DEMO_USERS;
   const post = (path: string, body: string, type: string) =>
     fetch(`${platform.url}${path}`, { method: 'POST', headers: { 'Content-Type': type }, body });
@@ -77,4 +80,12 @@ test('a refresh-token reuse is appended to security-events.jsonl, once, without 
     }),
   ]);
   expect(JSON.stringify(events)).not.toContain(first);
+  // Its metric (EMF) line goes where the platform's log lines go, as both go to stdout in Lambda; none to
+  // stdout when the caller takes the lines.
+  const emf = lines
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line._aws !== undefined && METRIC_NAMES.refreshTokenReuse in line);
+  expect(emf).toEqual([expect.objectContaining({ [METRIC_NAMES.refreshTokenReuse]: 1, service: 'issuer' })]);
+  expect(stdout.mock.calls.filter(([chunk]) => String(chunk).includes('"_aws"'))).toEqual([]);
+  stdout.mockRestore();
 });
