@@ -190,20 +190,18 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
   public async reserve(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount> {
     // Increment within the current window, else start a new window. When neither applies, either the window
     // is full or another request changed the counter in between (started a window, or deleted the counter
-    // after its success): a consistent read tells which. A full window refuses; a lost race tries again, at
+    // after its success): the counter as the failed restart saw it tells which (its condition failure returns
+    // the item, so a refusal costs two requests, not three). A full window refuses; a lost race tries again, at
     // most RESERVE_ROUNDS times, so that parallel logins from one source are never refused below the limit.
     let window: { count: number; windowStart: number } = { count: 0, windowStart: reservation.at };
     for (let round = 0; round < RESERVE_ROUNDS; round++) {
       const incremented = await this.conditional(() => this.increment(key, reservation));
       if (incremented !== undefined) return incremented;
-      const restarted = await this.conditional(() => this.restart(key, reservation));
-      if (restarted !== undefined) return restarted;
-      const { Item } = await this.client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: throttleKey(key), ConsistentRead: true }),
-      );
-      window = toWindow(Item ?? {}, reservation.at);
+      const restart = await this.restart(key, reservation);
+      if ('reserved' in restart) return restart;
+      window = toWindow(restart.seen ?? {}, reservation.at);
       const current =
-        Item?.windowStart !== undefined && window.windowStart > reservation.at - reservation.windowMs;
+        restart.seen?.windowStart !== undefined && window.windowStart > reservation.at - reservation.windowMs;
       if (current && window.count >= reservation.limit) return { reserved: false, ...window };
     }
     // The counter changed under every attempt: refuse this one, as a full window would (fail closed).
@@ -303,24 +301,38 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
     return { reserved: true, ...toWindow(Attributes ?? {}, reservation.at) };
   }
 
-  private async restart(key: ThrottleKey, reservation: WindowReservation): Promise<WindowCount> {
-    const { Attributes } = await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: throttleKey(key),
-        UpdateExpression: 'SET hits = :one, windowStart = :at, #ttl = :ttl',
-        ConditionExpression: 'attribute_not_exists(windowStart) OR windowStart <= :floor',
-        ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.timeToLiveAttribute },
-        ExpressionAttributeValues: {
-          ':one': { N: '1' },
-          ':at': { N: String(reservation.at) },
-          ':floor': { N: String(reservation.at - reservation.windowMs) },
-          ':ttl': { N: ttlOf(reservation) },
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return { reserved: true, ...toWindow(Attributes ?? {}, reservation.at) };
+  /**
+   * Starts a new window, or (its condition failed: a window is current) answers the counter as the condition
+   * saw it, from `ReturnValuesOnConditionCheckFailure: ALL_OLD`
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html).
+   */
+  private async restart(
+    key: ThrottleKey,
+    reservation: WindowReservation,
+  ): Promise<WindowCount | { readonly seen: Record<string, AttributeValue> | undefined }> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: throttleKey(key),
+          UpdateExpression: 'SET hits = :one, windowStart = :at, #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(windowStart) OR windowStart <= :floor',
+          ExpressionAttributeNames: { '#ttl': TABLE_SCHEMA.timeToLiveAttribute },
+          ExpressionAttributeValues: {
+            ':one': { N: '1' },
+            ':at': { N: String(reservation.at) },
+            ':floor': { N: String(reservation.at - reservation.windowMs) },
+            ':ttl': { N: ttlOf(reservation) },
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { reserved: true, ...toWindow(Attributes ?? {}, reservation.at) };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { seen: error.Item };
+      throw error;
+    }
   }
 }
 
