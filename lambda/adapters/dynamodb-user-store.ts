@@ -4,6 +4,7 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -132,6 +133,61 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
     const username = Item.username?.S;
     if (username === undefined) throw new TypeError(`user id item ${KEY_PREFIX.userId}... is incomplete`);
     return username;
+  }
+
+  /**
+   * Writes the `USERID#` item of every user item that has none: users created before those items existed,
+   * whose password change answers 400 until then (`npm run backfill-user-ids`). Each write is conditional on
+   * the item being absent, so a run changes nothing that is there and can be repeated; a `USERID#` item that
+   * names another user is left as it is and reported. A scan of the whole table: an operator action, not a
+   * request path.
+   */
+  public async backfillUserIds(options: { readonly pageSize?: number } = {}): Promise<UserIdBackfill> {
+    const result = { written: [] as string[], present: 0, conflicts: [] as UserIdConflict[] };
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'begins_with(#pk, :user)',
+          ExpressionAttributeNames: {
+            '#pk': TABLE_SCHEMA.partitionKey,
+            '#name': 'username',
+            '#id': 'userId',
+          },
+          ExpressionAttributeValues: { ':user': { S: KEY_PREFIX.user } },
+          ProjectionExpression: '#name, #id',
+          ConsistentRead: true,
+          ...(options.pageSize === undefined ? {} : { Limit: options.pageSize }),
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const username = item.username?.S;
+        const userId = item.userId?.S;
+        if (username === undefined || userId === undefined) continue;
+        const written = await this.conditional(async () => {
+          await this.client.send(
+            new PutItemCommand({
+              TableName: this.tableName,
+              Item: { ...userIdKey(userId), username: { S: username } },
+              ConditionExpression: 'attribute_not_exists(#pk)',
+              ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+            }),
+          );
+          return true;
+        });
+        if (written) {
+          result.written.push(username);
+          continue;
+        }
+        const named = await this.getUsername(userId);
+        if (named === username) result.present += 1;
+        else result.conflicts.push({ username, userId, namedUser: named ?? '' });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return result;
   }
 
   public async replacePasswordHash(
@@ -334,6 +390,24 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
       throw error;
     }
   }
+}
+
+/** What {@link DynamoDbUserStore.backfillUserIds} did. */
+export interface UserIdBackfill {
+  /** The users whose `USERID#` item it wrote. */
+  readonly written: readonly string[];
+  /** How many users had theirs already. */
+  readonly present: number;
+  /** Users whose subject's `USERID#` item names another user (left as they are). */
+  readonly conflicts: readonly UserIdConflict[];
+}
+
+/** A user whose subject's `USERID#` item names another user: two users share a subject. */
+export interface UserIdConflict {
+  readonly username: string;
+  readonly userId: string;
+  /** The username the `USERID#` item holds. */
+  readonly namedUser: string;
 }
 
 /** Rounds of a reservation that lost its race to another request (see `reserve`). */
