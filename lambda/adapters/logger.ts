@@ -52,17 +52,28 @@ export interface Logger {
 /** Field names that never reach a log line, whatever a caller passes. */
 const REDACTED = /token|secret|password|authorization|cookie|^d$|key$/i;
 
-/** Powertools' logger with its output sent to `write` (one JSON line per call) instead of stdout. */
+/** One line to stdout: CloudWatch Logs in Lambda, the terminal on one machine. */
+const toStdout = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/**
+ * Powertools' logger printing each line with one call of `write`, every level to the same place. Powertools'
+ * own printing goes through a `console` of its own (WARN and ERROR to stderr) and a JSON replacer that flat
+ * fields do not need, about 7 us more a line; the line itself is the same (empty keys dropped, one line).
+ */
 class LineLogger extends PowertoolsLogger {
-  public constructor(
-    serviceName: string,
-    private readonly write: (line: string) => void,
-  ) {
+  private write: ((line: string) => void) | undefined;
+
+  public constructor(serviceName: string, write: (line: string) => void) {
     super({ serviceName });
+    this.write = write;
   }
 
   protected override printLog(_logLevel: number, log: LogItem): void {
-    this.write(JSON.stringify(log.getAttributes()));
+    log.prepareForPrint();
+    // A line Powertools prints while it is being constructed (a warning of its own) comes before `write` is set.
+    (this.write ?? toStdout)(JSON.stringify(log.getAttributes()));
   }
 }
 
@@ -72,11 +83,10 @@ class LineLogger extends PowertoolsLogger {
  * the metric filters read), the level from `POWERTOOLS_LOG_LEVEL` (default INFO). Flat fields only, with a
  * last-line defence that redacts any field whose name suggests a credential.
  *
- * @param write where lines go. @default stdout, through Powertools (CloudWatch Logs in Lambda)
+ * @param write where lines go, one call per line. @default stdout (CloudWatch Logs in Lambda)
  */
-export function createLogger(service: string, write?: (line: string) => void): Logger {
-  const logger =
-    write === undefined ? new PowertoolsLogger({ serviceName: service }) : new LineLogger(service, write);
+export function createLogger(service: string, write: (line: string) => void = toStdout): Logger {
+  const logger = new LineLogger(service, write);
   const clean = (fields: Readonly<Record<string, LogValue>> = {}) => {
     const kept: Record<string, string | number | boolean | null> = {};
     for (const [name, value] of Object.entries(fields)) {
