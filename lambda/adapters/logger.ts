@@ -58,9 +58,10 @@ const toStdout = (line: string): void => {
 };
 
 /**
- * Powertools' logger printing each line with one call of `write`, every level to the same place. Powertools'
- * own printing goes through a `console` of its own (WARN and ERROR to stderr) and a JSON replacer that flat
- * fields do not need, about 7 us more a line; the line itself is the same (empty keys dropped, one line).
+ * Powertools' logger printing each line with one call of `write`, every level to the same place: the same
+ * printing in Lambda, on one machine and in tests. Powertools' own printing goes through a `console` of its
+ * own (WARN and ERROR to stderr) and a JSON replacer that flat fields do not need (about 1 us more a line,
+ * measured here); the line itself is the same (empty keys dropped, one line).
  */
 class LineLogger extends PowertoolsLogger {
   private write: ((line: string) => void) | undefined;
