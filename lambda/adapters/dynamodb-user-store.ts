@@ -5,7 +5,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  ScanCommand,
+  paginateScan,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -144,24 +144,18 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
    */
   public async backfillUserIds(options: { readonly pageSize?: number } = {}): Promise<UserIdBackfill> {
     const result = { written: [] as string[], present: 0, conflicts: [] as UserIdConflict[] };
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'begins_with(#pk, :user)',
-          ExpressionAttributeNames: {
-            '#pk': TABLE_SCHEMA.partitionKey,
-            '#name': 'username',
-            '#id': 'userId',
-          },
-          ExpressionAttributeValues: { ':user': { S: KEY_PREFIX.user } },
-          ProjectionExpression: '#name, #id',
-          ConsistentRead: true,
-          ...(options.pageSize === undefined ? {} : { Limit: options.pageSize }),
-          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-        }),
-      );
+    const pages = paginateScan(
+      { client: this.client, ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'begins_with(#pk, :user)',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey, '#name': 'username', '#id': 'userId' },
+        ExpressionAttributeValues: { ':user': { S: KEY_PREFIX.user } },
+        ProjectionExpression: '#name, #id',
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
         const username = item.username?.S;
         const userId = item.userId?.S;
@@ -185,8 +179,7 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
         if (named === username) result.present += 1;
         else result.conflicts.push({ username, userId, namedUser: named ?? '' });
       }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    }
     return result;
   }
 
@@ -299,21 +292,20 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
     // action, not a request path.
     const prefix = throttleKey({ username })[TABLE_SCHEMA.partitionKey]?.S ?? '';
     let cleared = 0;
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: '#pk = :account OR begins_with(#pk, :sources)',
-          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
-          ExpressionAttributeValues: {
-            ':account': { S: prefix },
-            ':sources': { S: `${prefix}${SOURCE_SEPARATOR}` },
-          },
-          ProjectionExpression: '#pk',
-          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-        }),
-      );
+    const pages = paginateScan(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        FilterExpression: '#pk = :account OR begins_with(#pk, :sources)',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+        ExpressionAttributeValues: {
+          ':account': { S: prefix },
+          ':sources': { S: `${prefix}${SOURCE_SEPARATOR}` },
+        },
+        ProjectionExpression: '#pk',
+      },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
         const pk = item[TABLE_SCHEMA.partitionKey];
         if (pk === undefined) continue;
@@ -322,8 +314,7 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
         );
         cleared += 1;
       }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    }
     return cleared;
   }
 

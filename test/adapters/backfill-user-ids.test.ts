@@ -1,19 +1,18 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
 import { InvalidRequestError } from '../../lambda/core/errors';
 import { backfillUserIds } from '../../scripts/backfill-user-ids';
-import { localModeDataDir } from '../support/aws-environment';
+import { localModeDataDir, withLocalCredentials } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
+import { runPackageScript } from '../support/package-scripts';
 
 let client: DynamoDBClient;
 let tableName: string;
 let credentials: CredentialService;
 
-const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
 const PASSWORD = 'a long enough password';
 
 beforeAll(async () => {
@@ -22,16 +21,12 @@ beforeAll(async () => {
     users: new DynamoDbUserStore({ client, tableName }),
     scrypt: { N: 2 ** 10 },
   });
-  // The script takes credentials from the default chain; DynamoDB Local keeps tables per access key.
-  process.env.AWS_ACCESS_KEY_ID = 'local';
-  process.env.AWS_SECRET_ACCESS_KEY = 'local';
 });
 
-afterAll(() => {
-  process.env.AWS_ACCESS_KEY_ID = saved.id;
-  process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
-  client.destroy();
-});
+afterAll(() => client.destroy());
+
+// The script takes credentials from the default chain.
+withLocalCredentials();
 
 async function user(username: string, userId: string): Promise<void> {
   await credentials.createUser({ username, password: PASSWORD, userId });
@@ -95,23 +90,7 @@ describe('npm run backfill-user-ids -- --local', () => {
       join(dataDir(), 'platform.json'),
       `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: process.env.DYNAMODB_LOCAL_ENDPOINT, tableName, pid: process.pid })}\n`,
     );
-    const scripts = (
-      JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as {
-        scripts: Record<string, string>;
-      }
-    ).scripts;
-    const [runner, file] = (scripts['backfill-user-ids'] ?? '').split(' ');
-    expect(runner).toBe('tsx');
-    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), String(file), '--local'], {
-      cwd: join(__dirname, '../..'),
-      env: {
-        PATH: process.env.PATH,
-        LOCAL_DATA_DIR: dataDir(),
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const result = runPackageScript('backfill-user-ids', ['--local'], { LOCAL_DATA_DIR: dataDir() });
     expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
     expect(result.stdout).toMatch(
       /^wrote 1 USERID# item \(frank\); 4 already there in the local platform at http:\/\/127\.0\.0\.1:3999/,

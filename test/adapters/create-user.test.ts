@@ -5,26 +5,20 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
 import { createUser } from '../../scripts/create-user';
-import { localModeDataDir } from '../support/aws-environment';
+import { localModeDataDir, withLocalCredentials } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 
 let client: DynamoDBClient;
 let tableName: string;
 
-const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-
 beforeAll(async () => {
   ({ client, tableName } = await freshTable());
-  // The script takes credentials from the default chain; DynamoDB Local keeps tables per access key.
-  process.env.AWS_ACCESS_KEY_ID = 'local';
-  process.env.AWS_SECRET_ACCESS_KEY = 'local';
 });
 
-afterAll(() => {
-  process.env.AWS_ACCESS_KEY_ID = saved.id;
-  process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
-  client.destroy();
-});
+afterAll(() => client.destroy());
+
+// The script takes credentials from the default chain.
+withLocalCredentials();
 
 const endpoint = () => process.env.DYNAMODB_LOCAL_ENDPOINT ?? '';
 const base = () => ['--table', tableName, '--region', 'us-east-1', '--endpoint', endpoint()];

@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -11,29 +10,24 @@ import { GrantError } from '../../lambda/core/errors';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { SessionService } from '../../lambda/core/session-service';
 import { disableUser, enableUser } from '../../scripts/disable-user';
-import { localModeDataDir } from '../support/aws-environment';
+import { localModeDataDir, withLocalCredentials } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
+import { runPackageScript } from '../support/package-scripts';
 
 let client: DynamoDBClient;
 let tableName: string;
 let keys: KeySet;
 
-const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-
 beforeAll(async () => {
   ({ client, tableName } = await freshTable());
   keys = await generateKeySet({ now: Date.now() });
-  // The script takes credentials from the default chain; DynamoDB Local keeps tables per access key.
-  process.env.AWS_ACCESS_KEY_ID = 'local';
-  process.env.AWS_SECRET_ACCESS_KEY = 'local';
 });
 
-afterAll(() => {
-  process.env.AWS_ACCESS_KEY_ID = saved.id;
-  process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
-  client.destroy();
-});
+afterAll(() => client.destroy());
+
+// The scripts take credentials from the default chain.
+withLocalCredentials();
 
 const endpoint = () => process.env.DYNAMODB_LOCAL_ENDPOINT ?? '';
 const base = () => ['--table', tableName, '--region', 'us-east-1', '--endpoint', endpoint()];
@@ -129,39 +123,21 @@ describe('npm run disable-user -- --local', () => {
     ).toBeUndefined();
   });
 
-  test('the npm scripts run their commands: create-user, disable-user and enable-user as package.json names them', () => {
+  test('the npm scripts run their commands: create-user, disable-user, enable-user and unlock-user as package.json names them', () => {
     writeFileSync(
       join(dataDir(), 'platform.json'),
       `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid: process.pid })}\n`,
     );
-    const scripts = (
-      JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as {
-        scripts: Record<string, string>;
-      }
-    ).scripts;
-    const run = (name: string) => {
-      const [runner, file] = (scripts[name] ?? '').split(' ');
-      expect(runner).toBe('tsx');
-      return spawnSync(
-        process.execPath,
-        [require.resolve('tsx/cli'), String(file), '--local', '--username', 'kim'],
-        {
-          cwd: join(__dirname, '../..'),
-          env: {
-            PATH: process.env.PATH,
-            LOCAL_DATA_DIR: dataDir(),
-            HYBRID_AUTH_PASSWORD: 'kim-password-1',
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          },
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      );
-    };
+    const run = (name: string) =>
+      runPackageScript(name, ['--local', '--username', 'kim'], {
+        LOCAL_DATA_DIR: dataDir(),
+        HYBRID_AUTH_PASSWORD: 'kim-password-1',
+      });
     for (const [name, output] of [
       ['create-user', /^created user kim /],
       ['disable-user', /^disabled kim /],
       ['enable-user', /^enabled kim /],
+      ['unlock-user', /^unlocked kim: cleared 0 login throttle counters /],
     ] as const) {
       const result = run(name);
       expect({ name, status: result.status, stderr: result.stderr }).toEqual({ name, status: 0, stderr: '' });

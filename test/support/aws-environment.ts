@@ -41,3 +41,25 @@ export function localModeDataDir(prefix: string): () => string {
   });
   return () => dir;
 }
+
+/**
+ * For a suite that runs the scripts against DynamoDB Local by `--endpoint`: gives their default credential
+ * chain the dummy keys DynamoDB Local takes (it keeps tables per access key, so they must be the keys the
+ * suite's own client uses) while the suite runs, and puts the environment back after.
+ */
+export function withLocalCredentials(): void {
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  beforeAll(() => {
+    process.env.AWS_ACCESS_KEY_ID = 'local';
+    process.env.AWS_SECRET_ACCESS_KEY = 'local';
+  });
+  afterAll(() => {
+    for (const [name, value] of [
+      ['AWS_ACCESS_KEY_ID', saved.id],
+      ['AWS_SECRET_ACCESS_KEY', saved.secret],
+    ] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+}
