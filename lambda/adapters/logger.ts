@@ -64,17 +64,28 @@ const toStdout = (line: string): void => {
  * measured here); the line itself is the same (empty keys dropped, one line).
  */
 class LineLogger extends PowertoolsLogger {
+  /**
+   * Where the logger under construction writes: Powertools prints the lines it logs while it is constructed
+   * (its debug-sampling line with `POWERTOOLS_LOGGER_SAMPLE_RATE`, its warnings) from inside `super()`, before
+   * `this` can hold anything. Construction is synchronous, so one module slot serves.
+   */
+  private static constructing: ((line: string) => void) | undefined;
+
   private write: ((line: string) => void) | undefined;
 
   public constructor(serviceName: string, write: (line: string) => void) {
-    super({ serviceName });
+    LineLogger.constructing = write;
+    try {
+      super({ serviceName });
+    } finally {
+      LineLogger.constructing = undefined;
+    }
     this.write = write;
   }
 
   protected override printLog(_logLevel: number, log: LogItem): void {
     log.prepareForPrint();
-    // A line Powertools prints while it is being constructed (a warning of its own) comes before `write` is set.
-    (this.write ?? toStdout)(JSON.stringify(log.getAttributes()));
+    (this.write ?? LineLogger.constructing ?? toStdout)(JSON.stringify(log.getAttributes()));
   }
 }
 

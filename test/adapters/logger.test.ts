@@ -116,6 +116,27 @@ describe('createLogger', () => {
     }
   });
 
+  test("lines Powertools logs while it is constructed go to the caller's write too", () => {
+    const saved = process.env.POWERTOOLS_LOGGER_SAMPLE_RATE;
+    process.env.POWERTOOLS_LOGGER_SAMPLE_RATE = '1';
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      const lines: string[] = [];
+      createLogger('issuer', (line) => lines.push(line));
+      expect(parsed(lines)).toEqual([
+        expect.objectContaining({
+          level: 'DEBUG',
+          message: 'Setting log level to DEBUG due to sampling rate',
+        }),
+      ]);
+      expect(stdout).not.toHaveBeenCalled();
+    } finally {
+      stdout.mockRestore();
+      if (saved === undefined) delete process.env.POWERTOOLS_LOGGER_SAMPLE_RATE;
+      else process.env.POWERTOOLS_LOGGER_SAMPLE_RATE = saved;
+    }
+  });
+
   test('POWERTOOLS_LOG_LEVEL sets the level', () => {
     const saved = process.env.POWERTOOLS_LOG_LEVEL;
     process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
