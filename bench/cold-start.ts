@@ -24,10 +24,11 @@ export async function bundleFunction(
   outDir: string,
   variant: { readonly entry?: string; readonly sourceMap?: boolean } = {},
 ): Promise<{ js: number; map: number; file: string }> {
-  // The authorizer and its variants without the require banner, as TokenAuthorizer deploys it.
+  // The floor without the require banner, as TokenAuthorizer now deploys the authorizer; the "before"
+  // variants with it, as they were deployed.
   const options = platformBundling({
     sourceMaps: variant.sourceMap ?? PLATFORM_BUNDLING.sourceMap ?? true,
-    requireShim: !name.startsWith('authorizer'),
+    requireShim: name !== 'authorizer-floor',
   });
   const file = join(outDir, name, options.format === 'esm' ? 'index.mjs' : 'index.js');
   await build({

@@ -211,7 +211,7 @@ export async function benchPlatformLoad(
         target: `<= ${limit}`,
         pass: cache.size <= limit,
       },
-      { bench, name: 'log lines written by the platform', value: logLines, unit: 'lines' },
+      { bench, name: 'log and metric (EMF) lines written by the platform', value: logLines, unit: 'lines' },
     ];
   } finally {
     await platform.close();

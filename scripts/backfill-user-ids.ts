@@ -10,8 +10,8 @@ import { parseArgs, resolveTarget, runScript } from './create-user';
  *     npm run backfill-user-ids -- --local
  *
  * Each write is conditional on the item being absent, so it can run again at any time and changes nothing
- * that is there. A `USERID#` item that names another user (two users with one subject, which `create-user
- * --user-id` allows) is left as it is and listed: which user owns the subject is an operator's decision.
+ * that is there. A subject two users share (`create-user --user-id` allows it), or whose `USERID#` item names
+ * another user, gets nothing and is listed: which user owns it is an operator's decision.
  * Run it in one region: the global table replicates the writes. It scans the whole table (one read of every
  * item); needs `dynamodb:Scan`, `dynamodb:GetItem` and `dynamodb:PutItem` on the table.
  */
@@ -20,15 +20,23 @@ export async function backfillUserIds(argv: readonly string[], env: NodeJS.Proce
   const target = await resolveTarget(args, text, env);
   try {
     const store = new DynamoDbUserStore({ client: target.client, tableName: target.tableName });
-    const { written, present, conflicts } = await store.backfillUserIds();
+    const { written, present, conflicts, incomplete } = await store.backfillUserIds();
     const lines = [
       `wrote ${written.length} USERID# item${written.length === 1 ? '' : 's'}${
         written.length === 0 ? '' : ` (${written.join(', ')})`
       }; ${present} already there${target.where}`,
-      ...conflicts.map(
-        (conflict) =>
-          `left ${conflict.username}: its subject ${conflict.userId} is named by ${conflict.namedUser}'s USERID# item`,
+      ...conflicts.map(({ userId, usernames, namedUser }) =>
+        usernames.length > 1
+          ? `left subject ${userId}: users ${[...usernames].sort().join(', ')} share it${
+              namedUser === undefined ? '' : ` (its USERID# item names ${namedUser})`
+            }; keep one (create-user --overwrite the others with their own subject)`
+          : `left subject ${userId} of ${usernames.join(', ')}: its USERID# item names ${
+              namedUser ?? 'no user'
+            }`,
       ),
+      ...(incomplete === 0
+        ? []
+        : [`skipped ${incomplete} user item${incomplete === 1 ? '' : 's'} without a username or userId`]),
     ];
     return lines.join('\n');
   } finally {

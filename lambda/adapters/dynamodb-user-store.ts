@@ -137,13 +137,15 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
 
   /**
    * Writes the `USERID#` item of every user item that has none: users created before those items existed,
-   * whose password change answers 400 until then (`npm run backfill-user-ids`). Each write is conditional on
-   * the item being absent, so a run changes nothing that is there and can be repeated; a `USERID#` item that
-   * names another user is left as it is and reported. A scan of the whole table: an operator action, not a
-   * request path.
+   * whose password change answers 400 until then (`npm run backfill-user-ids`). Reads every user first, so
+   * that a subject two users share (`create-user --user-id` allows it) gets no item from the run: which user
+   * owns it is an operator's decision, not the scan order's. Each write is conditional on the item being
+   * absent, so a run changes nothing that is there and can be repeated. A scan of the whole table: an
+   * operator action, not a request path.
    */
   public async backfillUserIds(options: { readonly pageSize?: number } = {}): Promise<UserIdBackfill> {
-    const result = { written: [] as string[], present: 0, conflicts: [] as UserIdConflict[] };
+    const holders = new Map<string, string[]>();
+    let incomplete = 0;
     const pages = paginateScan(
       { client: this.client, ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }) },
       {
@@ -159,7 +161,14 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
       for (const item of page.Items ?? []) {
         const username = item.username?.S;
         const userId = item.userId?.S;
-        if (username === undefined || userId === undefined) continue;
+        if (username === undefined || userId === undefined) incomplete += 1;
+        else holders.set(userId, [...(holders.get(userId) ?? []), username]);
+      }
+    }
+    const result = { written: [] as string[], present: 0, conflicts: [] as UserIdConflict[], incomplete };
+    for (const [userId, usernames] of holders) {
+      const [username] = usernames;
+      if (username !== undefined && usernames.length === 1) {
         const written = await this.conditional(async () => {
           await this.client.send(
             new PutItemCommand({
@@ -175,10 +184,13 @@ export class DynamoDbUserStore implements UserStore, ThrottleStore {
           result.written.push(username);
           continue;
         }
-        const named = await this.getUsername(userId);
-        if (named === username) result.present += 1;
-        else result.conflicts.push({ username, userId, namedUser: named ?? '' });
       }
+      const { Item } = await this.client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: userIdKey(userId), ConsistentRead: true }),
+      );
+      const namedUser = Item?.username?.S;
+      if (usernames.length === 1 && namedUser === username) result.present += 1;
+      else result.conflicts.push({ userId, usernames, namedUser });
     }
     return result;
   }
@@ -389,16 +401,19 @@ export interface UserIdBackfill {
   readonly written: readonly string[];
   /** How many users had theirs already. */
   readonly present: number;
-  /** Users whose subject's `USERID#` item names another user (left as they are). */
+  /** Subjects it left alone: shared by users, or with a `USERID#` item naming another user (or none). */
   readonly conflicts: readonly UserIdConflict[];
+  /** User items without a `username` or `userId` attribute (not written by this project's tools). */
+  readonly incomplete: number;
 }
 
-/** A user whose subject's `USERID#` item names another user: two users share a subject. */
+/** A subject the backfill left alone. */
 export interface UserIdConflict {
-  readonly username: string;
   readonly userId: string;
-  /** The username the `USERID#` item holds. */
-  readonly namedUser: string;
+  /** The users whose item names this subject: more than one, or one its `USERID#` item does not name. */
+  readonly usernames: readonly string[];
+  /** The username the subject's `USERID#` item holds, if it has one with a username. */
+  readonly namedUser: string | undefined;
 }
 
 /** Rounds of a reservation that lost its race to another request (see `reserve`). */
