@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback } from './loopback';
+import { AwsJsonError, serveAwsJson } from './aws-json-server';
 
 /** One event an event bus of the stand-in took, as a rule would see it (EventBridge's event envelope). */
 export interface RecordedEvent {
@@ -56,16 +55,6 @@ const PUT_EVENTS_LIMITS = {
   maxDetailTypeLength: 128,
 } as const;
 
-/** An error that fails the whole request: status 400, `{"__type", "message"}`. */
-class RequestError extends Error {
-  public constructor(
-    public readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 interface Entry {
   readonly Source?: unknown;
   readonly DetailType?: unknown;
@@ -111,7 +100,7 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
   const putEvents = (input: unknown): { FailedEntryCount: number; Entries: ResultEntry[] } => {
     const entries = (input as { Entries?: unknown } | null)?.Entries;
     if (!Array.isArray(entries) || entries.length < 1 || entries.length > PUT_EVENTS_LIMITS.maxEntries) {
-      throw new RequestError(
+      throw new AwsJsonError(
         'ValidationException',
         `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and ${PUT_EVENTS_LIMITS.maxEntries}`,
       );
@@ -119,13 +108,13 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
     const typed = entries as Entry[];
     const total = typed.reduce((sum, entry) => sum + entrySize(entry), 0);
     if (total >= PUT_EVENTS_LIMITS.maxTotalBytes) {
-      throw new RequestError(
+      throw new AwsJsonError(
         'ValidationException',
         'Total size of the entries in the request is over the limit.',
       );
     }
     if (!typed.some(complete)) {
-      throw new RequestError(
+      throw new AwsJsonError(
         'ValidationException',
         'Parameters Source, DetailType and Detail are required in at least one entry.',
       );
@@ -164,38 +153,16 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
     return { FailedEntryCount: results.filter((result) => 'ErrorCode' in result).length, Entries: results };
   };
 
-  const server = createServer((request, response) => {
-    answer(request, response).catch((error: unknown) => {
-      send(response, 500, { __type: 'InternalException', message: (error as Error)?.name ?? 'error' });
-    });
-  });
-  const answer = async (request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    if (held > 0) {
+  const { endpoint, close } = await serveAwsJson({
+    targetPrefix: 'AWSEvents',
+    operations: { PutEvents: putEvents },
+    internalErrorType: 'InternalException',
+    hold: () => {
+      if (held === 0) return false;
       held--;
-      return; // never answered: the client's time-out decides
-    }
-    const target = String(request.headers['x-amz-target'] ?? '');
-    if (request.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
-      send(response, 400, { __type: 'UnknownOperationException', message: `not served: ${target}` });
-      return;
-    }
-    let input: unknown;
-    try {
-      input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-    } catch {
-      send(response, 400, { __type: 'SerializationException', message: 'the body is not JSON' });
-      return;
-    }
-    try {
-      send(response, 200, putEvents(input));
-    } catch (error) {
-      if (!(error instanceof RequestError)) throw error;
-      send(response, 400, { __type: error.type, message: error.message });
-    }
-  };
-  const endpoint = await listenOnLoopback(server);
+      return true;
+    },
+  });
   return {
     endpoint,
     events,
@@ -205,11 +172,7 @@ export async function serveEventBridge(options: EventBridgeServerOptions = {}): 
     holdNextRequests: (count = 1) => {
       held += count;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 
@@ -250,13 +213,4 @@ function jsonObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'Content-Type': 'application/x-amz-json-1.1',
-    'Content-Length': Buffer.byteLength(text),
-  });
-  response.end(text);
 }

@@ -1,4 +1,3 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -6,7 +5,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { listenOnLoopback } from './loopback';
+import { AwsJsonError, serveAwsJson } from './aws-json-server';
 import type { SecretsManagerStandIn } from './secrets-manager-stand-in';
 
 /** The operations served, by their `X-Amz-Target` name, each the stand-in's command. */
@@ -38,51 +37,25 @@ export async function serveSecretsManager(standIn: SecretsManagerStandIn): Promi
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   standIn.attach(client);
-  const server = createServer((request, response) => {
-    answer(client, request, response).catch((error: unknown) => {
-      send(response, 500, { __type: 'InternalServiceError', message: (error as Error)?.name ?? 'error' });
-    });
+  const operations = Object.fromEntries(
+    Object.entries(OPERATIONS).map(([name, command]) => [
+      name,
+      async (input: unknown) => {
+        try {
+          const output = await client.send(command(input as never) as never);
+          const { $metadata: _metadata, ...body } = output as unknown as Record<string, unknown>;
+          return body;
+        } catch (error) {
+          // The stand-in's errors are the service's, by name (ResourceNotFoundException, ...).
+          const { name, message } = error as Error;
+          throw new AwsJsonError(name, message);
+        }
+      },
+    ]),
+  );
+  return serveAwsJson({
+    targetPrefix: 'secretsmanager',
+    operations,
+    internalErrorType: 'InternalServiceError',
   });
-  const endpoint = await listenOnLoopback(server);
-  return {
-    endpoint,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-async function answer(client: SecretsManagerClient, request: IncomingMessage, response: ServerResponse) {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const target = String(request.headers['x-amz-target'] ?? '');
-  const operation = target.startsWith('secretsmanager.') ? target.slice('secretsmanager.'.length) : '';
-  if (request.method !== 'POST' || !Object.hasOwn(OPERATIONS, operation)) {
-    send(response, 400, { __type: 'UnknownOperationException', message: `not served: ${target}` });
-    return;
-  }
-  const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as never;
-  try {
-    const output = await client.send(OPERATIONS[operation as keyof typeof OPERATIONS](input) as never);
-    const { $metadata: _metadata, ...body } = output as unknown as Record<string, unknown>;
-    send(response, 200, body);
-  } catch (error) {
-    const { name, message } = error as Error;
-    send(response, 400, { __type: name, message });
-  }
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  // Timestamps travel as epoch seconds; `this[key]` is the value before `Date.prototype.toJSON` ran.
-  const text = JSON.stringify(body, function (this: Record<string, unknown>, key: string, value: unknown) {
-    const raw = this[key];
-    return raw instanceof Date ? raw.getTime() / 1000 : value;
-  });
-  response.writeHead(status, {
-    'Content-Type': 'application/x-amz-json-1.1',
-    'Content-Length': Buffer.byteLength(text),
-  });
-  response.end(text);
 }

@@ -52,6 +52,21 @@ test('keeps state across requests: a put version is what the next read and descr
   expect(described.VersionIdsToStages?.['11111111-2222-3333-4444-555555555555']).toEqual(['AWSPENDING']);
 });
 
+test('answers another operation and a body that is not JSON with a 400, not a 500', async () => {
+  const post = (target: string, body: string) =>
+    fetch(server.endpoint, {
+      method: 'POST',
+      headers: { 'X-Amz-Target': target, 'Content-Type': 'application/x-amz-json-1.1' },
+      body,
+    });
+  const unknown = await post('secretsmanager.DeleteSecret', '{}');
+  expect(unknown.status).toBe(400);
+  expect(await unknown.json()).toMatchObject({ __type: 'UnknownOperationException' });
+  const malformed = await post('secretsmanager.GetSecretValue', '{"SecretId": ');
+  expect(malformed.status).toBe(400);
+  expect(await malformed.json()).toMatchObject({ __type: 'SerializationException' });
+});
+
 test("answers an unknown secret with the service's error, by name", async () => {
   await expect(client.send(new GetSecretValueCommand({ SecretId: 'nope' }))).rejects.toMatchObject({
     name: 'ResourceNotFoundException',
