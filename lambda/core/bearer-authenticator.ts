@@ -90,9 +90,16 @@ export class BearerAuthenticator {
     const { claims, kid } = verified;
     const facts = { sub: claims.sub, sid: claims.sid, kid, jti: claims.jti };
     // A fresh cached session is used without another turn of the event loop (the warm path's common case).
+    // An absence read while the token is inside its replication-lag bound is cached only until the bound ends:
+    // past it the token is refused without a session item, so that refusal comes from a fresh read.
+    const bound = this.deps.replicationLagBoundMs ?? 0;
     const { session, subject, cacheHit } =
       this.deps.sessions.peek(claims.sid, claims.sub) ??
-      (await this.deps.sessions.get(claims.sid, claims.sub));
+      (await this.deps.sessions.get(
+        claims.sid,
+        claims.sub,
+        bound > 0 ? { absentUntil: claims.iat * 1000 + bound } : {},
+      ));
     if (session === undefined && this.replicating(claims)) {
       // Not replicated here yet, but the watermark may be: a session authenticated no later than the token's
       // `iat` is behind a watermark at or after it.

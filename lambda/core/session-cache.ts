@@ -74,8 +74,18 @@ export class SessionCache {
       : undefined;
   }
 
-  /** The session and its subject's watermark, from the cache when fresh. Store errors propagate. */
-  public async get(sid: string, sub: string): Promise<CachedSessionAndSubject> {
+  /**
+   * The session and its subject's watermark, from the cache when fresh. Store errors propagate.
+   *
+   * @param options.absentUntil when the read finds no session item, its entry lasts until this instant at the
+   *   latest (epoch ms, inclusive): the end of a token's replication-lag bound, so that a token accepted while
+   *   its session may still be replicating is never refused from an absence cached before the session arrived.
+   */
+  public async get(
+    sid: string,
+    sub: string,
+    options: { readonly absentUntil?: number } = {},
+  ): Promise<CachedSessionAndSubject> {
     const cached = this.peek(sid, sub);
     if (cached !== undefined) return cached;
     const now = this.clock();
@@ -83,8 +93,12 @@ export class SessionCache {
       consistent: this.options.consistentRead ?? false,
     });
     if (this.options.ttlMs > 0) {
+      let expiresAt = now + this.options.ttlMs;
+      if (session === undefined && options.absentUntil !== undefined && options.absentUntil >= now) {
+        expiresAt = Math.min(expiresAt, options.absentUntil + 1);
+      }
       this.entries.delete(sid);
-      this.entries.set(sid, { sub, session, subject, expiresAt: now + this.options.ttlMs });
+      this.entries.set(sid, { sub, session, subject, expiresAt });
       if (this.entries.size > this.maxEntries) {
         const oldest = this.entries.keys().next();
         if (oldest.done !== true) this.entries.delete(oldest.value);

@@ -511,6 +511,49 @@ describe('a session created in another region, not replicated here yet', () => {
     });
   });
 
+  test('reads again once the bound ends, never refusing from an absence cached before the session arrived', async () => {
+    // The session cache outlives the bound: an absence read inside it must not answer past it. (`iat` is in
+    // whole seconds, so a token is up to 1 s older than the clock's advance says.)
+    const { authenticator, clock, batchGets } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 10_000 });
+    const tokens = await loginElsewhere(clock);
+    clock.advance(0.2);
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      outcome: 'authenticated',
+      sessionCheck: 'not_yet_replicated',
+    });
+    // Within the bound the cached absence still answers: no read.
+    clock.advance(0.6);
+    const reads = batchGets();
+    await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+      sessionCheck: 'not_yet_replicated',
+      cacheHit: true,
+    });
+    expect(batchGets()).toBe(reads);
+    // The item replicates here; past the bound (and well inside the cache TTL), the next request reads it.
+    const replicated = await otherRegion.get(tokens.sid, { consistent: true });
+    if (replicated === undefined) throw new Error('no session in the other region');
+    await store.create(replicated);
+    clock.advance(2.3);
+    const result = await authenticator.authenticate(`Bearer ${tokens.accessToken}`);
+    expect(result).toMatchObject({ outcome: 'authenticated', cacheHit: false });
+    expect(result).not.toHaveProperty('sessionCheck');
+  });
+
+  test('caches an absence read past the bound for the whole TTL: a flood of such tokens costs one read', async () => {
+    const { authenticator, clock, batchGets } = setup({ replicationLagBoundMs: 2000, sessionTtlMs: 10_000 });
+    const tokens = await loginElsewhere(clock);
+    clock.advance(2.5);
+    const reads = batchGets();
+    for (let i = 0; i < 3; i++) {
+      await expect(authenticator.authenticate(`Bearer ${tokens.accessToken}`)).resolves.toMatchObject({
+        outcome: 'unauthorized',
+        reason: 'session_not_found',
+      });
+      clock.advance(1.0);
+    }
+    expect(batchGets() - reads).toBe(1);
+  });
+
   test('refuses it at once without a bound (strong consistency, the issuer)', async () => {
     const { authenticator, clock } = setup();
     const tokens = await loginElsewhere(clock);
