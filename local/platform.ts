@@ -10,7 +10,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import { DynamoDbJwksStore } from '../lambda/adapters/dynamodb-jwks-store';
 import type { DynamoDbLiteClient } from '../lambda/adapters/dynamodb-lite-client';
 import { DynamoDbSessionStore } from '../lambda/adapters/dynamodb-session-store';
-import { DynamoDbSessionSubjectReader } from '../lambda/adapters/dynamodb-session-subject-reader';
+import { liteSessionSubjectReader } from '../lambda/adapters/dynamodb-session-subject-reader';
 import { DynamoDbSubjectStore } from '../lambda/adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../lambda/adapters/dynamodb-user-store';
 import { createLogger, type Logger } from '../lambda/adapters/logger';
@@ -332,10 +332,7 @@ function buildHandlers(settings: HandlerSettings): RequestHandler {
     tableName: TABLE_NAME,
   });
   // One BatchGetItem of the session and its watermark through the minimal client, as the Lambda entry points read.
-  const sessionReader = new DynamoDbSessionSubjectReader({
-    batchGetItem: (input) => settings.liteClient.batchGetItem(input),
-    tableName: TABLE_NAME,
-  });
+  const sessionReader = liteSessionSubjectReader(settings.liteClient, TABLE_NAME);
   const loadPublicJwks = () => settings.jwksStore.load();
   // The same wiring as each Lambda entry point (lambda/*/create-*.ts); only the settings and adapters differ.
   const shared = {

@@ -52,6 +52,19 @@ const STRING_FIELDS = ['sid', 'sub', 'clientId', 'scope', 'salt'] as const;
 const OPTIONAL_STRING_FIELDS = ['revokedReason', 'userAgent', 'ip'] as const;
 
 /**
+ * A failed condition from either client, with the item it was checked against (`ALL_OLD`): the SDK's
+ * `ConditionalCheckFailedException` and the minimal client's error carry it the same way. `undefined` for any
+ * other error.
+ */
+function failedCondition(error: unknown): { readonly item: WireItem | undefined } | undefined {
+  if (error instanceof ConditionalCheckFailedException) return { item: error.Item };
+  if (error instanceof DynamoDbLiteError && error.type === 'ConditionalCheckFailedException') {
+    return { item: error.item };
+  }
+  return undefined;
+}
+
+/**
  * Sessions in DynamoDB (one item per session, keyed `SESSION#<sid>`, the `sub` GSI for listing). Every
  * write that can race is conditional: creation on the key being new, rotation on the generation and on the
  * session not being revoked, revocation on not being revoked already (and on the owner, when given).
@@ -162,15 +175,9 @@ export class DynamoDbSessionStore implements SessionStore {
       if (Attributes === undefined) throw new Error('UpdateItem returned no attributes for ALL_NEW');
       return { applied: true, session: toSession(Attributes) };
     } catch (error) {
-      // The SDK's exception and the minimal client's error carry the item the same way (its `Item`).
-      const old =
-        error instanceof ConditionalCheckFailedException
-          ? { item: error.Item }
-          : error instanceof DynamoDbLiteError && error.type === 'ConditionalCheckFailedException'
-            ? { item: error.item }
-            : undefined;
-      if (old === undefined) throw error;
-      return { applied: false, session: old.item === undefined ? undefined : toSession(old.item) };
+      const failed = failedCondition(error);
+      if (failed === undefined) throw error;
+      return { applied: false, session: failed.item === undefined ? undefined : toSession(failed.item) };
     }
   }
 

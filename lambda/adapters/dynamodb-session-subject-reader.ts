@@ -1,5 +1,10 @@
 import type { SessionAndSubject, SessionSubjectReader } from '../core/session-cache';
-import type { BatchGetItemInput, BatchGetItemOutput, WireItem } from './dynamodb-lite-client';
+import type {
+  BatchGetItemInput,
+  BatchGetItemOutput,
+  DynamoDbLiteClient,
+  WireItem,
+} from './dynamodb-lite-client';
 import { toSession } from './dynamodb-session-store';
 import { subjectItemKey, toSubject } from './dynamodb-subject-store';
 import { KEY_PREFIX, TABLE_SCHEMA } from './table-schema';
@@ -65,4 +70,15 @@ export class DynamoDbSessionSubjectReader implements SessionSubjectReader {
       subject: subject === undefined ? undefined : toSubject(subject),
     };
   }
+}
+
+/**
+ * The reader over the minimal client (dynamodb-lite-client.ts), as the Lambda entry points and the local
+ * platform read: the counterpart of `sdkSessionSubjectReader` (dynamodb-sdk-batch-get.ts).
+ */
+export function liteSessionSubjectReader(
+  client: Pick<DynamoDbLiteClient, 'batchGetItem'>,
+  tableName: string,
+): DynamoDbSessionSubjectReader {
+  return new DynamoDbSessionSubjectReader({ batchGetItem: (input) => client.batchGetItem(input), tableName });
 }

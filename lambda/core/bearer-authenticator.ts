@@ -92,14 +92,9 @@ export class BearerAuthenticator {
     // A fresh cached session is used without another turn of the event loop (the warm path's common case).
     // An absence read while the token is inside its replication-lag bound is cached only until the bound ends:
     // past it the token is refused without a session item, so that refusal comes from a fresh read.
-    const bound = this.deps.replicationLagBoundMs ?? 0;
     const { session, subject, cacheHit } =
       this.deps.sessions.peek(claims.sid, claims.sub) ??
-      (await this.deps.sessions.get(
-        claims.sid,
-        claims.sub,
-        bound > 0 ? { absentUntil: claims.iat * 1000 + bound } : {},
-      ));
+      (await this.deps.sessions.get(claims.sid, claims.sub, { absentUntil: this.replicationEnds(claims) }));
     if (session === undefined && this.replicating(claims)) {
       // Not replicated here yet, but the watermark may be: a session authenticated no later than the token's
       // `iat` is behind a watermark at or after it.
@@ -127,9 +122,15 @@ export class BearerAuthenticator {
 
   /** Whether a token without a session item here is young enough that its session may still be replicating. */
   private replicating(claims: AccessTokenClaims): boolean {
+    const ends = this.replicationEnds(claims);
+    const now = this.clock();
+    return ends !== undefined && now >= claims.iat * 1000 && now <= ends;
+  }
+
+  /** When a token's replication-lag bound ends (epoch ms, inclusive); `undefined` when there is no bound. */
+  private replicationEnds(claims: AccessTokenClaims): number | undefined {
     const bound = this.deps.replicationLagBoundMs ?? 0;
-    const age = this.clock() - claims.iat * 1000;
-    return bound > 0 && age >= 0 && age <= bound;
+    return bound > 0 ? claims.iat * 1000 + bound : undefined;
   }
 
   /**

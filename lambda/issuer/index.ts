@@ -3,7 +3,7 @@ import { createDynamoDbClient } from '../adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../adapters/dynamodb-jwks-store';
 import { liteClientFromEnv } from '../adapters/dynamodb-lite-client';
 import { DynamoDbSessionStore } from '../adapters/dynamodb-session-store';
-import { DynamoDbSessionSubjectReader } from '../adapters/dynamodb-session-subject-reader';
+import { liteSessionSubjectReader } from '../adapters/dynamodb-session-subject-reader';
 import { DynamoDbSubjectStore } from '../adapters/dynamodb-subject-store';
 import { DynamoDbUserStore } from '../adapters/dynamodb-user-store';
 import { Env } from '../adapters/env';
@@ -36,10 +36,7 @@ export const handler = createIssuer(issuerSettingsFromEnv(env), {
     sessionLifetimeSeconds: env.setting(SETTINGS.sessionAbsoluteLifetimeSeconds),
   }),
   // The bearer routes' session-and-watermark read: one BatchGetItem through the minimal client, as the authorizer's.
-  sessionReader: new DynamoDbSessionSubjectReader({
-    batchGetItem: (input) => lite.batchGetItem(input),
-    tableName,
-  }),
+  sessionReader: liteSessionSubjectReader(lite, tableName),
   users: new DynamoDbUserStore({ client: dynamo, tableName }),
   loadKeySet: secretsManagerKeySetLoader(new SecretsManagerClient({}), env.string('SIGNING_KEYS_SECRET_ID')),
   loadPublicJwks: () => jwksStore.load(),
