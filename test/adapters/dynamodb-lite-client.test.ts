@@ -15,6 +15,7 @@ import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-sto
 import { DynamoDbSessionSubjectReader } from '../../lambda/adapters/dynamodb-session-subject-reader';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import type { SessionRecord } from '../../lambda/core/session';
+import { listenOnLoopback } from '../../local/loopback';
 import { freshTable } from '../support/dynamodb';
 
 let sdk: DynamoDBClient;
@@ -200,11 +201,12 @@ describe('DynamoDbLiteClient time limits and retries', () => {
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   });
 
-  const client = (url: string) =>
+  const client = (url: string, random?: () => number) =>
     new DynamoDbLiteClient({
       endpoint: url,
       region: 'us-east-1',
       credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+      ...(random === undefined ? {} : { random }),
     });
 
   test('fails against a server that never answers after its attempts, each within the request time-out', async () => {
@@ -228,13 +230,13 @@ describe('DynamoDbLiteClient time limits and retries', () => {
       response.writeHead(current.status, { 'content-type': 'application/x-amz-json-1.0' });
       response.end(JSON.stringify(current.body));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = await listenOnLoopback(server);
     return {
       arrivals,
       answer: (next: number, nextBody: object) => {
         current = { status: next, body: nextBody };
       },
-      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      endpoint,
       close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     };
   }
@@ -244,12 +246,7 @@ describe('DynamoDbLiteClient time limits and retries', () => {
     ['a 5xx', 500, 'InternalServerError', 25],
   ])('backs off as the SDK does after %s (half the jitter: %s)', async (_name, status, type, halfMs) => {
     const server = await answering(status, { __type: `com.amazonaws.dynamodb.v20120810#${type}` });
-    const lite = new DynamoDbLiteClient({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
-      random: () => 0.5,
-    });
+    const lite = client(server.endpoint, () => 0.5);
     try {
       await expect(lite.getItem({ TableName: 't', Key: jwksItemKey() })).rejects.toMatchObject({ type });
       const [first = 0, second = 0] = server.arrivals;
@@ -264,12 +261,7 @@ describe('DynamoDbLiteClient time limits and retries', () => {
 
   test('stops retrying when its retry quota is spent, and a success earns it back', async () => {
     const server = await answering(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError' });
-    const lite = new DynamoDbLiteClient({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
-      random: () => 0,
-    });
+    const lite = client(server.endpoint, () => 0);
     try {
       for (let i = 0; i < 40; i++) {
         await expect(lite.getItem({ TableName: 't', Key: jwksItemKey() })).rejects.toMatchObject({
@@ -313,8 +305,7 @@ describe('DynamoDbLiteClient time limits and retries', () => {
       response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
       response.end(JSON.stringify(body));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const lite = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const lite = client(await listenOnLoopback(server));
     try {
       // 500, then 200: one retry succeeds.
       expect(publicJwksOf(await lite.getItem({ TableName: 't', Key: jwksItemKey() }))).toEqual({ keys: [] });

@@ -475,7 +475,6 @@ describe('a session created in another region, not replicated here yet', () => {
     otherRegion = new DynamoDbSessionStore({ client: table.client, tableName: table.tableName });
   });
 
-  /** A login in the other region: its session item exists there, not in this region's table. */
   /** A login in the other region, whose session item has not reached this one. */
   async function loginElsewhere(clock: FrozenClock, user = USER) {
     const profile = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 300 };

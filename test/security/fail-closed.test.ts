@@ -1,10 +1,9 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { DYNAMODB_TIMEOUTS } from '../../lambda/adapters/dynamodb-client';
 import { DynamoDbJwksStore } from '../../lambda/adapters/dynamodb-jwks-store';
-import { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-client';
+import { type DynamoDbLiteClient, liteClientFromEnv } from '../../lambda/adapters/dynamodb-lite-client';
 import { sdkSessionSubjectReader } from '../../lambda/adapters/dynamodb-sdk-batch-get';
 import { createLogger } from '../../lambda/adapters/logger';
 import { createAuthorizerHandler, UNAUTHORIZED } from '../../lambda/authorizer/handler';
@@ -24,6 +23,7 @@ import {
   localLiteClient,
   startDynamoDbLocal,
 } from '../../local/dynamodb-local';
+import { listenOnLoopback } from '../../local/loopback';
 import { freshTable } from '../support/dynamodb';
 import {
   authorizerEvent,
@@ -442,12 +442,12 @@ describe("the issuer's minimal client (the refresh requests, as deployed) unreac
         forwarded.end(Buffer.concat(chunks));
       });
     });
-    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
     // As the issuer's (liteClientFromEnv): the function's time limits, two attempts.
-    lite = new DynamoDbLiteClient({
-      endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
-      region: 'us-east-1',
-      credentials: () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
+    lite = liteClientFromEnv({
+      AWS_ENDPOINT_URL_DYNAMODB: await listenOnLoopback(front),
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
     });
   });
 

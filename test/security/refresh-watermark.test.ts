@@ -3,16 +3,19 @@ import type { DynamoDbLiteClient } from '../../lambda/adapters/dynamodb-lite-cli
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { parseRefreshToken } from '../../lambda/core/refresh-token';
+import { localClient } from '../../local/dynamodb-local';
 import { freshTable } from '../support/dynamodb';
 import { versionOneToken, versionTwoToken } from '../support/refresh-token-formats';
 import { buildIssuer, defaultLiteClient, login, proxyEvent, refresh, seedUsers, USERS } from './harness';
 
 // The refresh checks the subject's watermark (log out everywhere, disable) within its one round trip: the
 // watermark GetItem goes out beside the conditional UpdateItem, through the real issuer handler over a real
-// DynamoDB Local table, observed around the minimal client the issuer sends them through (as in Lambda).
+// DynamoDB Local table, observed around the minimal client the issuer sends them through (as in Lambda) and
+// around its SDK client, so that a request added on either is seen.
 
 let table: { client: DynamoDBClient; tableName: string };
 let recorded: Pick<DynamoDbLiteClient, 'updateItem' | 'getItem'>;
+let recordedSdk: DynamoDBClient;
 let keys: KeySet;
 
 /** Every request `recorded` sent: the operation, when it started and when its response was in (ms). */
@@ -36,9 +39,16 @@ beforeAll(async () => {
     updateItem: (input) => record('UpdateItem', () => lite.updateItem(input)),
     getItem: (input) => record('GetItem', () => lite.getItem(input)),
   };
+  recordedSdk = localClient(process.env.DYNAMODB_LOCAL_ENDPOINT ?? '');
+  recordedSdk.middlewareStack.add(
+    (next, context) => (args) =>
+      record(String(context.commandName).replace(/Command$/, ''), () => next(args)),
+    { step: 'initialize', name: 'recordRequests' },
+  );
 });
 
 afterAll(() => {
+  recordedSdk.destroy();
   table.client.destroy();
 });
 
@@ -53,7 +63,7 @@ function olderVersions(refreshToken: string): { v1: string; v2: string } {
 
 /** The real issuer over the table, its refresh requests recorded. */
 function issuer() {
-  return buildIssuer({ client: table.client, liteClient: recorded, tableName: table.tableName, keys });
+  return buildIssuer({ client: recordedSdk, liteClient: recorded, tableName: table.tableName, keys });
 }
 
 function logoutAll(handler: ReturnType<typeof buildIssuer>['handler'], accessToken: string) {
