@@ -1,11 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
 import { InvalidRequestError } from '../../lambda/core/errors';
 import { backfillUserIds } from '../../scripts/backfill-user-ids';
-import { localModeDataDir, withLocalCredentials } from '../support/aws-environment';
+import { localModeDataDir, withLocalCredentials, writePlatformFile } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 import { runPackageScript } from '../support/package-scripts';
 
@@ -115,10 +113,7 @@ describe('npm run backfill-user-ids -- --local', () => {
 
   test("runs the file package.json names, against the running platform's table", async () => {
     await legacyUser('frank', 'u-frank');
-    writeFileSync(
-      join(dataDir(), 'platform.json'),
-      `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: process.env.DYNAMODB_LOCAL_ENDPOINT, tableName, pid: process.pid })}\n`,
-    );
+    writePlatformFile(dataDir(), tableName);
     const result = runPackageScript('backfill-user-ids', ['--local'], { LOCAL_DATA_DIR: dataDir() });
     expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
     expect(result.stdout).toMatch(

@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbUserStore } from '../../lambda/adapters/dynamodb-user-store';
 import { CredentialService } from '../../lambda/core/credentials';
 import { createUser } from '../../scripts/create-user';
-import { localModeDataDir, withLocalCredentials } from '../support/aws-environment';
+import { localModeDataDir, withLocalCredentials, writePlatformFile } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 
 let client: DynamoDBClient;
@@ -63,11 +62,7 @@ describe('npm run create-user -- --local', () => {
   const dataDir = localModeDataDir('hybrid-auth-create-user-');
 
   /** What `npm start` writes to `$LOCAL_DATA_DIR/platform.json` while it runs. */
-  const platformFile = (pid: number) =>
-    writeFile(
-      join(dataDir(), 'platform.json'),
-      `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid })}\n`,
-    );
+  const platformFile = (pid: number) => writePlatformFile(dataDir(), tableName, pid);
 
   test("writes to the running platform's table with built-in dummy credentials", async () => {
     await platformFile(process.pid);

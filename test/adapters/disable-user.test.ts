@@ -1,6 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbSessionStore } from '../../lambda/adapters/dynamodb-session-store';
 import { DynamoDbSubjectStore } from '../../lambda/adapters/dynamodb-subject-store';
@@ -10,7 +7,7 @@ import { GrantError } from '../../lambda/core/errors';
 import { generateKeySet, type KeySet } from '../../lambda/core/keys';
 import { SessionService } from '../../lambda/core/session-service';
 import { disableUser, enableUser } from '../../scripts/disable-user';
-import { localModeDataDir, withLocalCredentials } from '../support/aws-environment';
+import { localModeDataDir, withLocalCredentials, writePlatformFile } from '../support/aws-environment';
 import { freshTable } from '../support/dynamodb';
 import { AUDIENCE, ISSUER } from '../support/fixtures';
 import { runPackageScript } from '../support/package-scripts';
@@ -105,10 +102,7 @@ describe('npm run disable-user -- --local', () => {
   const dataDir = localModeDataDir('hybrid-auth-disable-user-');
 
   test("disables and enables in the running platform's table with built-in dummy credentials", async () => {
-    await writeFile(
-      join(dataDir(), 'platform.json'),
-      `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid: process.pid })}\n`,
-    );
+    writePlatformFile(dataDir(), tableName);
     const sub = await newUser('judy');
     const env = { LOCAL_DATA_DIR: dataDir() };
     expect(await disableUser(['--local', '--username', 'judy'], env)).toMatch(
@@ -124,10 +118,7 @@ describe('npm run disable-user -- --local', () => {
   });
 
   test('the npm scripts run their commands: create-user, disable-user, enable-user and unlock-user as package.json names them', () => {
-    writeFileSync(
-      join(dataDir(), 'platform.json'),
-      `${JSON.stringify({ url: 'http://127.0.0.1:3999', dynamoDbEndpoint: endpoint(), tableName, pid: process.pid })}\n`,
-    );
+    writePlatformFile(dataDir(), tableName);
     const run = (name: string) =>
       runPackageScript(name, ['--local', '--username', 'kim'], {
         LOCAL_DATA_DIR: dataDir(),

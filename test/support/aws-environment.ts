@@ -1,6 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PLATFORM_STATE_FILE } from '../../local/platform';
 
 /**
  * Takes every `AWS_*` variable out of `process.env` (but the SDK's own `AWS_SDK_JS_*` switches) and points the
@@ -62,4 +64,18 @@ export function withLocalCredentials(): void {
       else process.env[name] = value;
     }
   });
+}
+
+/**
+ * Writes the `platform.json` a running `npm start` leaves in its data directory (its URL
+ * `http://127.0.0.1:3999`), pointing the scripts' local mode at `tableName` on the run's DynamoDB Local.
+ */
+export function writePlatformFile(dataDir: string, tableName: string, pid = process.pid): void {
+  const state = {
+    url: 'http://127.0.0.1:3999',
+    dynamoDbEndpoint: process.env.DYNAMODB_LOCAL_ENDPOINT,
+    tableName,
+    pid,
+  };
+  writeFileSync(join(dataDir, PLATFORM_STATE_FILE), `${JSON.stringify(state)}\n`);
 }
